@@ -1,0 +1,167 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import socketio as python_socketio
+from flask import Flask, Response
+from flask_migrate import upgrade
+from gevent import monkey
+
+# Importing the handlers registers them with ``@socketio.on`` before init_app binds the server.
+from app import sockets  # noqa: F401
+from app.api import BLUEPRINTS
+from app.api.limits import authenticated_traffic
+from app.cli import register_cli
+from app.errors import register_error_handlers
+from app.extensions import cors, db, jwt, limiter, migrate, socketio, talisman
+from app.redis_client import init_redis
+from app.security.proxy import install_proxy_fix
+from app.services.connection_logs import init_connection_logs
+from app.services.presence import init_presence
+from app.services.rate_limits import init_socket_limits
+from config import load_config
+
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+}
+
+
+def create_app(config_name: str | None = None, env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app for the profile ``config_name`` (default: APP_ENV) from ``env``
+    (default: the process environment over ``.env``). Raises ConfigError listing every problem."""
+    app = Flask(__name__, static_folder=None)
+    config = load_config(config_name, env, app.instance_path)
+    app.config.from_mapping(config.as_dict())
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    prepare_embedded_database(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    """Text logs at LOG_LEVEL on stderr (gunicorn's access log is separate)."""
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def socket_origins(app: Flask) -> list[str] | str | None:
+    """Origins allowed for the Socket.IO handshake: the same list as CORS.
+
+    None means "same origin only" in python-engineio; an empty list would disable the check.
+    """
+    origins = list(app.config["ALLOWED_ORIGINS"])
+    if "*" in origins:
+        return "*"
+    if app.config["SERVER_URL"]:
+        origins.append(app.config["SERVER_URL"])
+    return origins or None
+
+
+def register_extensions(app: Flask) -> None:
+    """Initialise every extension once, in an order where each finds what it needs."""
+    config = app.config
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    jwt.init_app(app)
+    init_redis(app)
+    init_presence(app)
+    init_socket_limits(app)
+    init_connection_logs(app)
+    config["RATELIMIT_DEFAULT"] = (
+        f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
+    )
+    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = authenticated_traffic
+    config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
+    limiter.init_app(app)
+    app.after_request(retry_after_only_when_limited)
+    cors.init_app(app, origins=config["ALLOWED_ORIGINS"] or [], supports_credentials=False,
+                  expose_headers=["Retry-After", "X-Request-ID"])
+    production = config["APP_ENV"] == "production"
+    talisman.init_app(
+        app,
+        force_https=config["FORCE_HTTPS"],
+        strict_transport_security=production or config["FORCE_HTTPS"],
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        session_cookie_secure=production,
+        frame_options="DENY",
+        referrer_policy="no-referrer",
+    )
+    socketio.init_app(
+        app,
+        async_mode=async_mode(),
+        client_manager=message_queue(app),
+        cors_allowed_origins=socket_origins(app),
+        max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
+        manage_session=False,
+        always_connect=False,
+        logger=False,
+        engineio_logger=False,
+    )
+    # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
+    install_proxy_fix(app, config["TRUSTED_PROXIES"])
+
+
+def retry_after_only_when_limited(response: Response) -> Response:
+    """Flask-Limiter adds Retry-After to every limited route's response; it means something
+    only on a 429 (or a 503), so other responses drop it."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def async_mode() -> str:
+    """gevent when the process was patched (gunicorn's worker, ``python wsgi.py``); threading
+    otherwise (the ``flask`` CLI, tests with the Socket.IO test client)."""
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
+def message_queue(app: Flask) -> python_socketio.RedisManager | None:
+    """The Redis pub/sub that makes every process's rooms one; JSON on the wire, never pickle.
+
+    ``health_check_interval`` makes the listener notice a dead connection; python-socketio
+    then reconnects with backoff.
+    """
+    url = app.config["REDIS_URL"]
+    if not url:
+        return None
+    return python_socketio.RedisManager(
+        url,
+        channel=f"{app.config['REDIS_PREFIX']}:socketio",
+        redis_options={
+            "socket_connect_timeout": 5,
+            "health_check_interval": 10,
+            "socket_keepalive": True,
+        },
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+def prepare_embedded_database(app: Flask) -> None:
+    """With no database configured, bring the embedded SQLite file up to date on start."""
+    if app.config["DATABASE_URL"] is None and not app.config["TESTING"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        with app.app_context():
+            upgrade(directory=MIGRATIONS)

@@ -1,0 +1,60 @@
+"""``POST /webhook/notify``: server-to-server sends, authenticated by an API key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+
+from app.api.body import read_json_body
+from app.errors import Unauthorized
+from app.extensions import limiter
+from app.security.api_keys import key_id, matching_key
+from app.services import notifications
+from app.services.validation import require_object
+
+bp = Blueprint("webhook", __name__)
+API_KEY_HEADER = "X-API-Key"
+API_KEY_FIELD = "apiKey"
+
+
+def request_api_key() -> str | None:
+    """The configured key this request carries (header first, then the body's ``apiKey``).
+
+    Memoised per request: the rate limiter asks before the view runs. The query string is never
+    read, so keys do not end up in access logs.
+    """
+    if "webhook_key" not in g:
+        candidate: Any = request.headers.get(API_KEY_HEADER)
+        if not candidate and request.is_json:
+            body = request.get_json(silent=True)
+            if isinstance(body, dict):
+                candidate = body.get(API_KEY_FIELD)
+        g.webhook_key = matching_key(candidate, current_app.config["WEBHOOK_API_KEY"])
+    key: str | None = g.webhook_key
+    return key
+
+
+def has_valid_key() -> bool:
+    return request_api_key() is not None
+
+
+def webhook_rate_limit() -> str:
+    limit: str = current_app.config["WEBHOOK_RATE_LIMIT"]
+    return limit
+
+
+def key_bucket() -> str:
+    return "webhook-key:" + key_id(request_api_key() or "")
+
+
+@bp.post("/webhook/notify")
+@limiter.limit(webhook_rate_limit, key_func=key_bucket, exempt_when=lambda: not has_valid_key())
+def notify() -> tuple[dict[str, Any], int]:
+    """Called by other servers; 201 with the stored notification, or the contract's error."""
+    body = read_json_body()
+    if request_api_key() is None:
+        raise Unauthorized(message="A valid API key is required (X-API-Key header).")
+    payload = {k: v for k, v in require_object(body).items() if k != API_KEY_FIELD}
+    notification = notifications.submit(payload, sender_id=None)
+    return {"success": True, "notification": notification}, 201

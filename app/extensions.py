@@ -1,0 +1,34 @@
+"""Extension instances, created unbound and initialised by the application factory."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_cors import CORS
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_migrate import Migrate
+from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
+
+from app.security.proxy import client_address
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Rows stay loaded after commit: the service serialises what it just stored without a reload.
+db = SQLAlchemy(
+    metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
+    session_options={"expire_on_commit": False},
+)
+migrate = Migrate()
+socketio = SocketIO()
+jwt = JWTManager()
+limiter = Limiter(key_func=client_address)
+talisman = Talisman()
+cors = CORS()

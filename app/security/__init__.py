@@ -1,0 +1,1 @@
+"""Authentication and client identification: API keys, JWTs, the client address."""

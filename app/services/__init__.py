@@ -1,0 +1,1 @@
+"""The service layer: validation, storage, delivery and presence, shared by every entry point."""

@@ -1,0 +1,74 @@
+"""Connection log rows, written off the handshake path by one background writer per process.
+
+``record`` only queues; a background task inserts what has queued in one multi-row INSERT.
+A failed write is logged and dropped: a log row is never worth a refused connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from typing import Any
+
+from flask import Flask, current_app
+
+import sqlalchemy as sa
+
+from app.extensions import db, socketio
+from app.models import ConnectionEvent, ConnectionLog, utcnow
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "notify.connection_logs"
+BATCH = 500
+
+
+class ConnectionLogWriter:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.started = False
+
+    def record(self, user_id: str, sid: str, event: ConnectionEvent, remote_address: str | None,
+               user_agent: str | None) -> None:
+        self.queue.put({
+            "user_id": user_id,
+            "socket_id": sid[:64],
+            "event": event,
+            "remote_address": (remote_address or "")[:64] or None,
+            "user_agent": (user_agent or "")[:512] or None,
+            "created_at": utcnow(),
+        })
+        if not self.started:
+            self.started = True
+            socketio.start_background_task(self._run)
+
+    def _run(self) -> None:
+        while True:
+            rows = [self.queue.get()]
+            while len(rows) < BATCH:
+                try:
+                    rows.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.write(rows)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        with self.app.app_context():
+            try:
+                db.session.execute(sa.insert(ConnectionLog), rows)
+                db.session.commit()
+            except Exception as error:
+                db.session.rollback()
+                log.error("could not write %d connection log rows: %s", len(rows),
+                          type(error).__name__)
+            finally:
+                db.session.remove()
+
+
+def init_connection_logs(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = ConnectionLogWriter(app)
+
+
+def connection_logs() -> ConnectionLogWriter:
+    writer: ConnectionLogWriter = current_app.extensions[EXTENSION_KEY]
+    return writer

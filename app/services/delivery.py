@@ -1,0 +1,38 @@
+"""Pushing to users' sockets through Flask-SocketIO, from any process.
+
+With a message queue configured, ``socketio.emit`` publishes to Redis and every process emits to
+its own members of the room, so the caller never needs to know where the recipient is connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from app.extensions import socketio
+from app.models import NotificationDict
+
+NEW_NOTIFICATION = "new_notification"
+NOTIFICATION_READ = "notification_read"
+
+
+def user_room(user_id: str) -> str:
+    """The only place a room name is made: clients never choose rooms."""
+    return f"user:{user_id}"
+
+
+def push(notifications: Iterable[NotificationDict]) -> None:
+    """Emit each notification to every socket of its recipient, on every process."""
+    for notification in notifications:
+        socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
+
+
+def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:
+    """Emit notifications to one socket (replay on connect), in order."""
+    for notification in notifications:
+        socketio.emit(NEW_NOTIFICATION, notification, to=sid)
+
+
+def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:
+    """Tell the user's other sockets that notifications were read elsewhere."""
+    socketio.emit(NOTIFICATION_READ, payload, to=user_room(user_id), skip_sid=skip_sid)

@@ -1,0 +1,168 @@
+"""Who is online: a count of sockets per user, across processes when Redis is configured.
+
+Redis layout: one sorted set per user, ``<prefix>:presence:<user>``, whose members are
+``<process id>|<sid>`` scored by the time they expire. Each process refreshes the scores of its own
+sockets every ``PRESENCE_TTL / 3`` seconds, so the sockets of a process that dies stop counting
+within ``PRESENCE_TTL`` seconds (45 by default, under the contract's 60) without anyone cleaning
+up after it. "Is user X online?" is one ZCOUNT of the unexpired members.
+
+If Redis fails, answers fall back to this process's own sockets: a user seen offline gets the
+notification as ``pending`` and by replay, so a Redis outage can delay but never lose one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+import redis
+from flask import Flask, current_app
+
+from app.redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    """In-process presence: the whole truth for one process, and the fallback for Redis."""
+
+    def __init__(self) -> None:
+        self._local: defaultdict[str, set[str]] = defaultdict(set)
+        self._lock = threading.Lock()
+
+    def add(self, user_id: str, sid: str) -> None:
+        with self._lock:
+            self._local[user_id].add(sid)
+
+    def remove(self, user_id: str, sid: str) -> None:
+        with self._lock:
+            sids = self._local.get(user_id)
+            if sids is not None:
+                sids.discard(sid)
+                if not sids:
+                    del self._local[user_id]
+
+    def local_sockets(self, user_id: str) -> int:
+        return len(self._local.get(user_id, ()))
+
+    def online(self, user_ids: Iterable[str]) -> set[str]:
+        """The subset of ``user_ids`` with at least one socket anywhere."""
+        return {user for user in user_ids if self._local.get(user)}
+
+    def socket_count(self) -> int:
+        return sum(len(sids) for sids in list(self._local.values()))
+
+    def user_count(self) -> int:
+        return len(self._local)
+
+    def heartbeat(self) -> None:
+        """Nothing to refresh in memory."""
+
+    def clear(self) -> None:
+        with self._lock:
+            self._local.clear()
+
+
+class RedisPresence(Presence):
+    """Presence shared by every process through Redis, with expiring entries."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int) -> None:
+        super().__init__()
+        self.client = client
+        self.prefix = prefix
+        self.ttl = ttl
+        self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def _key(self, user_id: str) -> str:
+        return f"{self.prefix}:presence:{user_id}"
+
+    def _member(self, sid: str) -> str:
+        return f"{self.process_id}|{sid}"
+
+    def add(self, user_id: str, sid: str) -> None:
+        super().add(user_id, sid)
+        key = self._key(user_id)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(key, {self._member(sid): time.time() + self.ttl})
+            pipe.expire(key, self.ttl * 2)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("presence: Redis unavailable, %s is known online to this process only", user_id)
+
+    def remove(self, user_id: str, sid: str) -> None:
+        super().remove(user_id, sid)
+        try:
+            self.client.zrem(self._key(user_id), self._member(sid))
+        except redis.RedisError:
+            log.warning("presence: Redis unavailable, %s's entry will expire by itself", user_id)
+
+    def online(self, user_ids: Iterable[str]) -> set[str]:
+        users = list(dict.fromkeys(user_ids))
+        local = super().online(users)
+        remote = [user for user in users if user not in local]
+        if not remote:
+            return local
+        now = time.time()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for user in remote:
+                pipe.zcount(self._key(user), now, "+inf")
+            counts = pipe.execute()
+        except redis.RedisError:
+            log.warning("presence: Redis unavailable, answering from this process's sockets")
+            return local
+        return local | {user for user, count in zip(remote, counts, strict=True) if count}
+
+    def heartbeat(self) -> None:
+        """Push this process's entries' expiry forward and drop expired members of its users."""
+        with self._lock:
+            snapshot = {user: list(sids) for user, sids in self._local.items()}
+        now = time.time()
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for user, sids in snapshot.items():
+                key = self._key(user)
+                pipe.zadd(key, {self._member(sid): now + self.ttl for sid in sids})
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.expire(key, self.ttl * 2)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("presence: heartbeat failed, Redis unavailable")
+
+    def clear(self) -> None:
+        """Remove this process's entries (clean shutdown)."""
+        with self._lock:
+            snapshot = {user: list(sids) for user, sids in self._local.items()}
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for user, sids in snapshot.items():
+                pipe.zrem(self._key(user), *[self._member(sid) for sid in sids])
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("presence: could not remove entries at shutdown; they will expire")
+        super().clear()
+
+
+EXTENSION_KEY = "notify.presence"
+
+
+def init_presence(app: Flask) -> Presence:
+    client = app.extensions.get(REDIS_EXTENSION_KEY)
+    tracker: Presence = (
+        RedisPresence(client, app.config["REDIS_PREFIX"], app.config["PRESENCE_TTL"])
+        if client is not None
+        else Presence()
+    )
+    app.extensions[EXTENSION_KEY] = tracker
+    return tracker
+
+
+def presence() -> Presence:
+    tracker: Presence = current_app.extensions[EXTENSION_KEY]
+    return tracker

@@ -1,0 +1,75 @@
+"""Socket rate limits: events per user and handshakes per address, shared through Redis.
+
+Built on the ``limits`` package that Flask-Limiter uses, on the same storage (Redis when
+``REDIS_URL`` is set, memory otherwise). If the storage fails, the check lets the event through
+(fail open) and logs it: authentication still applies, and refusing every user because Redis
+blinked would turn a cache outage into a full outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, current_app
+from limits import RateLimitItem, RateLimitItemPerSecond, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from app.errors import ApiError, ErrorCode
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "notify.socket_limits"
+
+
+class SocketLimits:
+    def __init__(self, storage: Storage, prefix: str, event_limit: RateLimitItem,
+                 connect_limit: RateLimitItem) -> None:
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.prefix = prefix
+        self.event_limit = event_limit
+        self.connect_limit = connect_limit
+
+    def _hit(self, item: RateLimitItem, *identifiers: str) -> int | None:
+        """None when allowed; else the seconds until the next attempt can pass."""
+        try:
+            if self.limiter.hit(item, self.prefix, *identifiers):
+                return None
+            reset = self.limiter.get_window_stats(item, self.prefix, *identifiers).reset_time
+        except Exception:
+            log.warning("rate limit storage unavailable; letting the event through", exc_info=True)
+            return None
+        return max(1, math.ceil(reset - time.time()))
+
+    def check_event(self, user_id: str) -> None:
+        """Count one client event of ``user_id``; ApiError ``rate_limited`` over the limit."""
+        retry_after = self._hit(self.event_limit, "socket-event", user_id)
+        if retry_after is not None:
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                "Too many events; slow down.",
+                retry_after=retry_after,
+            )
+
+    def connect_retry_after(self, address: str) -> int | None:
+        """Count one handshake from ``address``; seconds to wait when over the limit."""
+        return self._hit(self.connect_limit, "socket-connect", address)
+
+
+def init_socket_limits(app: Flask) -> None:
+    config = app.config
+    storage = storage_from_string(config["RATELIMIT_STORAGE_URI"], **(
+        config["RATELIMIT_STORAGE_OPTIONS"] if config["REDIS_URL"] else {}
+    ))
+    event_limit = RateLimitItemPerSecond(
+        config["SOCKET_RATE_LIMIT_POINTS"], config["SOCKET_RATE_LIMIT_DURATION"]
+    )
+    app.extensions[EXTENSION_KEY] = SocketLimits(
+        storage, config["RATELIMIT_KEY_PREFIX"], event_limit, parse(config["CONNECT_RATE_LIMIT"])
+    )
+
+
+def socket_limits() -> SocketLimits:
+    limits: SocketLimits = current_app.extensions[EXTENSION_KEY]
+    return limits

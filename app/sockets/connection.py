@@ -1,0 +1,76 @@
+"""Connect and disconnect: authenticate the handshake, join the user's room, log, replay."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from flask_socketio import ConnectionRefusedError, join_room
+
+from app.errors import ServiceUnavailable
+from app.extensions import socketio
+from app.models import ConnectionEvent
+from app.security.tokens import TokenRefused, authenticate
+from app.services import notifications
+from app.services.connection_logs import connection_logs
+from app.services.delivery import user_room
+from app.services.presence import presence
+from app.services.rate_limits import socket_limits
+from app.sockets import sessions
+
+log = logging.getLogger(__name__)
+MAX_LAST_ID = 2**63 - 1
+
+
+def last_id_of(auth: object) -> int | None:
+    """``auth.lastId`` as a non-negative integer (numeric strings accepted), else None."""
+    value = auth.get("lastId") if isinstance(auth, dict) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LAST_ID:
+        return value
+    return None
+
+
+def authenticate_handshake(auth: object) -> str:
+    """The socket's user, or ConnectionRefusedError in the contract's shape."""
+    retry_after = socket_limits().connect_retry_after(request.remote_addr or "unknown")
+    if retry_after is not None:
+        raise ConnectionRefusedError("rate_limited", {"code": "rate_limited", "retryAfter": retry_after})
+    token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        return authenticate(token)
+    except TokenRefused as refused:
+        raise ConnectionRefusedError("unauthorized", {"code": refused.problem.value}) from None
+
+
+@socketio.on("connect")
+def on_connect(auth: object = None) -> None:
+    """Steps in the contract's order; see ``notifications.submit`` for why none is lost.
+
+    Join the room first, so that any push from now on reaches this socket; then register as
+    online, so senders from now on push instead of leaving rows pending; only then read what is
+    pending (or newer than ``lastId``), which covers every row committed before registration.
+    """
+    user = authenticate_handshake(auth)
+    sid: str = request.sid  # type: ignore[attr-defined]
+    join_room(user_room(user))
+    sessions.bind(sid, user)
+    presence().add(user, sid)
+    connection_logs().record(user, sid, ConnectionEvent.CONNECT, request.remote_addr,
+                             request.headers.get("User-Agent"))
+    try:
+        notifications.replay(user, last_id_of(auth), sid)
+    except ServiceUnavailable:
+        log.error("replay skipped for a socket of %s: database unavailable", user)
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_reason: object) -> None:
+    sid: str = request.sid  # type: ignore[attr-defined]
+    user = sessions.release(sid)
+    if user is None:
+        return
+    presence().remove(user, sid)
+    connection_logs().record(user, sid, ConnectionEvent.DISCONNECT, request.remote_addr,
+                             request.headers.get("User-Agent"))

@@ -1,0 +1,39 @@
+"""Client events: thin adapters from Socket.IO payloads to the service layer, answered by ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from app.errors import ApiError, ErrorBody, unexpected_error_body
+from app.extensions import socketio
+from app.services import notifications
+from app.services.rate_limits import socket_limits
+from app.sockets.sessions import current_user
+
+
+@socketio.on("send_notification")
+def on_send_notification(*args: Any) -> dict[str, Any]:
+    """Ack ``{success, notification}``; the sender is the socket's user."""
+    user = current_user()
+    socket_limits().check_event(user)
+    notification = notifications.submit(args[0] if args else None, sender_id=user)
+    return {"success": True, "notification": notification}
+
+
+@socketio.on("mark_read")
+def on_mark_read(*args: Any) -> dict[str, Any]:
+    """Ack ``{success, updated}``; the user's other sockets get ``notification_read``."""
+    user = current_user()
+    socket_limits().check_event(user)
+    updated = notifications.mark_read(user, args[0] if args else None, skip_sid=request.sid)  # type: ignore[attr-defined]
+    return {"success": True, "updated": updated}
+
+
+@socketio.on_error_default
+def on_error(error: Exception) -> ErrorBody:
+    """The ack for a failed event: an ApiError's own body, anything else a logged 500."""
+    if isinstance(error, ApiError):
+        return error.body()
+    return unexpected_error_body(error)

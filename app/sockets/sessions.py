@@ -1,0 +1,25 @@
+"""Which user each socket of this process belongs to (set at connect, dropped at disconnect)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app.errors import Unauthorized
+
+_users: dict[str, str] = {}
+
+
+def bind(sid: str, user_id: str) -> None:
+    _users[sid] = user_id
+
+
+def release(sid: str) -> str | None:
+    return _users.pop(sid, None)
+
+
+def current_user() -> str:
+    """The user of the socket handling the current event."""
+    user = _users.get(request.sid)  # type: ignore[attr-defined]
+    if user is None:
+        raise Unauthorized(message="This socket is not authenticated.")
+    return user

@@ -1,0 +1,22 @@
+"""Entry point: gevent patching first, then the app; ``python wsgi.py`` runs the dev server.
+
+gunicorn's gevent worker patches in ``init_process`` before importing this module, so the patch
+here is guarded and runs only when nothing patched before (``python wsgi.py``).
+"""
+
+from gevent import monkey
+
+if not monkey.is_module_patched("socket"):
+    monkey.patch_all()
+
+import os  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.banner import announce  # noqa: E402
+from app.extensions import socketio  # noqa: E402
+
+app = create_app()
+announce(app)
+
+if __name__ == "__main__":
+    socketio.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=app.config["PORT"])  # noqa: S104
