@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,10 +14,10 @@ from gevent import monkey
 # Importing the handlers registers them with ``@socketio.on`` before init_app binds the server.
 from app import sockets  # noqa: F401
 from app.api import BLUEPRINTS
-from app.api.limits import authenticated_traffic
+from app.api.limits import init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
-from app.extensions import cors, db, jwt, limiter, migrate, socketio, talisman
+from app.extensions import cors, db, jwt, migrate, socketio, talisman
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
@@ -39,10 +38,14 @@ CONTENT_SECURITY_POLICY = {
 }
 
 
-def create_app(config_name: str | None = None, env: Mapping[str, str] | None = None) -> Flask:
+def create_app(
+    config_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+    instance_path: str | None = None,
+) -> Flask:
     """Build the app for the profile ``config_name`` (default: APP_ENV) from ``env``
     (default: the process environment over ``.env``). Raises ConfigError listing every problem."""
-    app = Flask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder=None, instance_path=instance_path)
     config = load_config(config_name, env, app.instance_path)
     app.config.from_mapping(config.as_dict())
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -86,15 +89,14 @@ def register_extensions(app: Flask) -> None:
     init_presence(app)
     init_socket_limits(app)
     init_connection_logs(app)
-    config["RATELIMIT_DEFAULT"] = (
-        f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
-    )
-    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = authenticated_traffic
-    config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
-    limiter.init_app(app)
+    init_http_limits(app)
     app.after_request(retry_after_only_when_limited)
-    cors.init_app(app, origins=config["ALLOWED_ORIGINS"] or [], supports_credentials=False,
-                  expose_headers=["Retry-After", "X-Request-ID"])
+    cors.init_app(
+        app,
+        origins=config["ALLOWED_ORIGINS"] or [],
+        supports_credentials=False,
+        expose_headers=["Retry-After", "X-Request-ID"],
+    )
     production = config["APP_ENV"] == "production"
     talisman.init_app(
         app,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 
@@ -34,7 +35,7 @@ def render(app: Flask) -> str:
         with app.app_context():
             token = issue(DEMO_USER, expires_in=24 * 3600)
         key = config["WEBHOOK_API_KEY"][0]
-        body = '{"recipientId": "%s", "message": "Hello from curl"}' % DEMO_USER
+        body = json.dumps({"recipientId": DEMO_USER, "message": "Hello from curl"})
         lines += [
             " WARNING: development secrets generated and kept in instance/dev-secrets.json;",
             "          set JWT_SECRET and WEBHOOK_API_KEY for anything real.",

@@ -13,7 +13,9 @@ from config.parsing import parse_duration
 def register_cli(app: Flask) -> None:
     @app.cli.command("issue-token")
     @click.argument("user")
-    @click.option("--expires", default=None, help="Lifetime such as 1h, 30d, 900 (default JWT_EXPIRES_IN).")
+    @click.option(
+        "--expires", default=None, help="Lifetime such as 1h, 30d, 900 (default JWT_EXPIRES_IN)."
+    )
     def issue_token(user: str, expires: str | None) -> None:
         """Print a token for USER signed with the configured JWT_SECRET."""
         if as_user_id(user) is None:

@@ -1,17 +1,17 @@
-"""Extension instances, created unbound and initialised by the application factory."""
+"""Extension instances, created unbound and initialised by the application factory.
+
+The HTTP rate limiter is the exception: see ``app.api.limits``.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
-
-from app.security.proxy import client_address
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,6 +29,5 @@ db = SQLAlchemy(
 migrate = Migrate()
 socketio = SocketIO()
 jwt = JWTManager()
-limiter = Limiter(key_func=client_address)
 talisman = Talisman()
 cors = CORS()

@@ -69,8 +69,14 @@ class Notification(db.Model):  # type: ignore[name-defined,misc]
     message: so.Mapped[str] = so.mapped_column(sa.Text)
     data: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     status: so.Mapped[str] = so.mapped_column(
-        sa.Enum(Status, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e],
-                create_constraint=True, name="status"),
+        sa.Enum(
+            Status,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=True,
+            name="status",
+        ),
         default=Status.PENDING,
     )
     created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)
@@ -110,9 +116,14 @@ class ConnectionLog(db.Model):  # type: ignore[name-defined,misc]
     user_id: so.Mapped[str] = so.mapped_column(sa.String(128))
     socket_id: so.Mapped[str] = so.mapped_column(sa.String(64))
     event: so.Mapped[str] = so.mapped_column(
-        sa.Enum(ConnectionEvent, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e],
-                create_constraint=True, name="event"),
+        sa.Enum(
+            ConnectionEvent,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=True,
+            name="event",
+        ),
     )
     remote_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(512))

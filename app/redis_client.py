@@ -9,7 +9,7 @@ EXTENSION_KEY = "notify.redis"
 
 
 def connect(url: str) -> redis.Redis:
-    """A client with timeouts everywhere, so a dead Redis fails fast instead of hanging greenlets."""
+    """A client with timeouts everywhere: a dead Redis fails fast, never hangs a greenlet."""
     return redis.Redis.from_url(
         url,
         socket_timeout=2,

@@ -20,7 +20,10 @@ def load_or_create(instance_path: str) -> dict[str, str]:
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("JWT_SECRET") and stored.get("WEBHOOK_API_KEY"):
-            return {"JWT_SECRET": stored["JWT_SECRET"], "WEBHOOK_API_KEY": stored["WEBHOOK_API_KEY"]}
+            return {
+                "JWT_SECRET": stored["JWT_SECRET"],
+                "WEBHOOK_API_KEY": stored["WEBHOOK_API_KEY"],
+            }
     path.parent.mkdir(parents=True, exist_ok=True)
     values = {
         "JWT_SECRET": secrets.token_urlsafe(48),

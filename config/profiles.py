@@ -40,9 +40,7 @@ class BaseConfig:
         self.HTTP_RATE_LIMIT_WINDOW = read.integer("HTTP_RATE_LIMIT_WINDOW", 15, minimum=1)
         self.HTTP_RATE_LIMIT_MAX = read.integer("HTTP_RATE_LIMIT_MAX", 100, minimum=1)
         self.SOCKET_RATE_LIMIT_POINTS = read.integer("SOCKET_RATE_LIMIT_POINTS", 10, minimum=1)
-        self.SOCKET_RATE_LIMIT_DURATION = read.integer(
-            "SOCKET_RATE_LIMIT_DURATION", 60, minimum=1
-        )
+        self.SOCKET_RATE_LIMIT_DURATION = read.integer("SOCKET_RATE_LIMIT_DURATION", 60, minimum=1)
         self.CONNECT_RATE_LIMIT = read.text("CONNECT_RATE_LIMIT", "60/minute")
         self.ALLOWED_ORIGINS = read.csv("ALLOWED_ORIGINS")
         self.WEBHOOK_API_KEY = read.csv("WEBHOOK_API_KEY")

@@ -89,8 +89,9 @@ def redis_cleanup(redis_url: str | None) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def base_env(database_url: str, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, str]:
+def base_env(
+    database_url: str, redis_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     env = {
         "APP_ENV": "testing",
         "DATABASE_URL": database_url,
@@ -120,24 +121,28 @@ def migrated(base_env: dict[str, str]) -> None:
         upgrade(directory=MIGRATIONS)
 
 
+@pytest.fixture(scope="session")
+def cleaner(base_env: dict[str, str], migrated: None) -> Flask:
+    """An app on the run's database, used only to delete rows between tests."""
+    return create_app(None, base_env)
+
+
 @pytest.fixture
-def make_app(base_env: dict[str, str], migrated: None) -> Iterator[Callable[..., Flask]]:
-    """``make_app(**overrides)`` builds an app on the run's database; rows are deleted after."""
-    made: list[Flask] = []
+def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[..., Flask]]:
+    """``make_app(**overrides)`` builds an app on the run's database (APP_ENV from the
+    overrides, default testing). Every row is deleted after the test, whoever wrote it
+    (the app, a gunicorn process or a background writer)."""
 
     def factory(**overrides: str) -> Flask:
         env = base_env | {"REDIS_PREFIX": fresh_prefix()} | overrides
-        app = create_app("testing", {k: v for k, v in env.items() if v is not None})
-        made.append(app)
-        return app
+        return create_app(None, {k: v for k, v in env.items() if v is not None})
 
     yield factory
-    if made:
-        with made[0].app_context():
-            for table in reversed(db.metadata.sorted_tables):
-                db.session.execute(table.delete())
-            db.session.commit()
-            db.session.remove()
+    with cleaner.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
 
 
 @pytest.fixture
@@ -192,5 +197,5 @@ def rows(app: Flask) -> Callable[..., list[dict[str, Any]]]:
 
 
 def webhook(client: FlaskClient, body: Any, key: str | None = API_KEY, **kwargs: Any) -> Any:
-    headers = {"X-API-Key": key} if key else {}
+    headers = ({"X-API-Key": key} if key else {}) | kwargs.pop("headers", {})
     return client.post("/webhook/notify", json=body, headers=headers, **kwargs)

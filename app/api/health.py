@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint
 
-from app.extensions import db, limiter
+from app.extensions import db
 from app.redis_client import redis_client
 
 bp = Blueprint("health", __name__)
@@ -47,7 +47,6 @@ def check_redis() -> str:
 
 
 @bp.get("/health")
-@limiter.exempt
 def health() -> tuple[dict[str, Any], int]:
     """Called by load balancers and monitors: 200 when every part works, else 503 naming it."""
     parts = {"database": check_database(), "redis": check_redis()}

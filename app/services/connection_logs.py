@@ -10,9 +10,8 @@ import logging
 import queue
 from typing import Any
 
-from flask import Flask, current_app
-
 import sqlalchemy as sa
+from flask import Flask, current_app
 
 from app.extensions import db, socketio
 from app.models import ConnectionEvent, ConnectionLog, utcnow
@@ -28,16 +27,24 @@ class ConnectionLogWriter:
         self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self.started = False
 
-    def record(self, user_id: str, sid: str, event: ConnectionEvent, remote_address: str | None,
-               user_agent: str | None) -> None:
-        self.queue.put({
-            "user_id": user_id,
-            "socket_id": sid[:64],
-            "event": event,
-            "remote_address": (remote_address or "")[:64] or None,
-            "user_agent": (user_agent or "")[:512] or None,
-            "created_at": utcnow(),
-        })
+    def record(
+        self,
+        user_id: str,
+        sid: str,
+        event: ConnectionEvent,
+        remote_address: str | None,
+        user_agent: str | None,
+    ) -> None:
+        self.queue.put(
+            {
+                "user_id": user_id,
+                "socket_id": sid[:64],
+                "event": event,
+                "remote_address": (remote_address or "")[:64] or None,
+                "user_agent": (user_agent or "")[:512] or None,
+                "created_at": utcnow(),
+            }
+        )
         if not self.started:
             self.started = True
             socketio.start_background_task(self._run)
@@ -59,8 +66,9 @@ class ConnectionLogWriter:
                 db.session.commit()
             except Exception as error:
                 db.session.rollback()
-                log.error("could not write %d connection log rows: %s", len(rows),
-                          type(error).__name__)
+                log.error(
+                    "could not write %d connection log rows: %s", len(rows), type(error).__name__
+                )
             finally:
                 db.session.remove()
 

@@ -93,7 +93,9 @@ class RedisPresence(Presence):
             pipe.expire(key, self.ttl * 2)
             pipe.execute()
         except redis.RedisError:
-            log.warning("presence: Redis unavailable, %s is known online to this process only", user_id)
+            log.warning(
+                "presence: Redis unavailable, %s is known online to this process only", user_id
+            )
 
     def remove(self, user_id: str, sid: str) -> None:
         super().remove(user_id, sid)

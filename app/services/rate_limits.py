@@ -24,8 +24,13 @@ EXTENSION_KEY = "notify.socket_limits"
 
 
 class SocketLimits:
-    def __init__(self, storage: Storage, prefix: str, event_limit: RateLimitItem,
-                 connect_limit: RateLimitItem) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        prefix: str,
+        event_limit: RateLimitItem,
+        connect_limit: RateLimitItem,
+    ) -> None:
         self.limiter = MovingWindowRateLimiter(storage)
         self.prefix = prefix
         self.event_limit = event_limit
@@ -59,9 +64,10 @@ class SocketLimits:
 
 def init_socket_limits(app: Flask) -> None:
     config = app.config
-    storage = storage_from_string(config["RATELIMIT_STORAGE_URI"], **(
-        config["RATELIMIT_STORAGE_OPTIONS"] if config["REDIS_URL"] else {}
-    ))
+    storage = storage_from_string(
+        config["RATELIMIT_STORAGE_URI"],
+        **(config["RATELIMIT_STORAGE_OPTIONS"] if config["REDIS_URL"] else {}),
+    )
     event_limit = RateLimitItemPerSecond(
         config["SOCKET_RATE_LIMIT_POINTS"], config["SOCKET_RATE_LIMIT_DURATION"]
     )

@@ -36,7 +36,9 @@ def authenticate_handshake(auth: object) -> str:
     """The socket's user, or ConnectionRefusedError in the contract's shape."""
     retry_after = socket_limits().connect_retry_after(request.remote_addr or "unknown")
     if retry_after is not None:
-        raise ConnectionRefusedError("rate_limited", {"code": "rate_limited", "retryAfter": retry_after})
+        raise ConnectionRefusedError(
+            "rate_limited", {"code": "rate_limited", "retryAfter": retry_after}
+        )
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
         return authenticate(token)
@@ -57,8 +59,9 @@ def on_connect(auth: object = None) -> None:
     join_room(user_room(user))
     sessions.bind(sid, user)
     presence().add(user, sid)
-    connection_logs().record(user, sid, ConnectionEvent.CONNECT, request.remote_addr,
-                             request.headers.get("User-Agent"))
+    connection_logs().record(
+        user, sid, ConnectionEvent.CONNECT, request.remote_addr, request.headers.get("User-Agent")
+    )
     try:
         notifications.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
@@ -72,5 +75,10 @@ def on_disconnect(*_reason: object) -> None:
     if user is None:
         return
     presence().remove(user, sid)
-    connection_logs().record(user, sid, ConnectionEvent.DISCONNECT, request.remote_addr,
-                             request.headers.get("User-Agent"))
+    connection_logs().record(
+        user,
+        sid,
+        ConnectionEvent.DISCONNECT,
+        request.remote_addr,
+        request.headers.get("User-Agent"),
+    )

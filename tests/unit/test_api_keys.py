@@ -18,7 +18,9 @@ def test_any_configured_key_matches() -> None:
     assert matching_key(KEYS[1], KEYS) == KEYS[1]
 
 
-@pytest.mark.parametrize("candidate", [None, "", "first-key-aaaaaaaaaaaaaaab", "first", KEYS[0] + "x", 12])
+@pytest.mark.parametrize(
+    "candidate", [None, "", "first-key-aaaaaaaaaaaaaaab", "first", KEYS[0] + "x", 12]
+)
 def test_anything_else_does_not(candidate: object) -> None:
     assert matching_key(candidate, KEYS) is None  # type: ignore[arg-type]
 

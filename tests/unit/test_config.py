@@ -8,12 +8,23 @@ from config import ConfigError, load_config
 from config.parsing import normalise_database_url, parse_duration
 
 pytestmark = pytest.mark.unit
-STRONG = {"JWT_SECRET": "s" * 32, "WEBHOOK_API_KEY": "k" * 24, "ALLOWED_ORIGINS": "https://a.example"}
+STRONG = {
+    "JWT_SECRET": "s" * 32,
+    "WEBHOOK_API_KEY": "k" * 24,
+    "ALLOWED_ORIGINS": "https://a.example",
+}
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30d", 2592000), ("12h", 43200), ("15m", 900), ("45s", 45), ("3600", 3600), (" 2w ", 1209600)],
+    [
+        ("30d", 2592000),
+        ("12h", 43200),
+        ("15m", 900),
+        ("45s", 45),
+        ("3600", 3600),
+        (" 2w ", 1209600),
+    ],
 )
 def test_durations_accept_the_node_formats(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
@@ -35,19 +46,30 @@ def test_mysql_urls_are_rewritten_for_pymysql_with_utf8mb4() -> None:
 
 
 def test_db_variables_build_a_url_and_database_url_wins(tmp_path) -> None:
-    env = STRONG | {"DB_HOST": "db.local", "DB_PORT": "3307", "DB_USER": "me",
-                    "DB_PASSWORD": "p@ss", "DB_NAME": "notes", "DB_POOL_LIMIT": "7"}
+    env = STRONG | {
+        "DB_HOST": "db.local",
+        "DB_PORT": "3307",
+        "DB_USER": "me",
+        "DB_PASSWORD": "p@ss",
+        "DB_NAME": "notes",
+        "DB_POOL_LIMIT": "7",
+    }
     cfg = load_config("production", env, str(tmp_path))
-    assert cfg.SQLALCHEMY_DATABASE_URI == "mysql+pymysql://me:p%40ss@db.local:3307/notes?charset=utf8mb4"
+    assert (
+        cfg.SQLALCHEMY_DATABASE_URI
+        == "mysql+pymysql://me:p%40ss@db.local:3307/notes?charset=utf8mb4"
+    )
     assert cfg.SQLALCHEMY_ENGINE_OPTIONS["pool_size"] == 7
     cfg = load_config("production", env | {"DATABASE_URL": "mysql://x@y/z"}, str(tmp_path))
     assert cfg.SQLALCHEMY_DATABASE_URI == "mysql+pymysql://x@y/z?charset=utf8mb4"
 
 
-def test_nothing_configured_means_sqlite_in_the_instance_folder_and_generated_secrets(tmp_path) -> None:
+def test_nothing_configured_means_sqlite_in_the_instance_folder_and_generated_secrets(
+    tmp_path,
+) -> None:
     cfg = load_config(None, {}, str(tmp_path))
     assert cfg.APP_ENV == "development"
-    assert cfg.SQLALCHEMY_DATABASE_URI == f"sqlite:///{tmp_path}/notify.sqlite3"
+    assert f"sqlite:///{tmp_path}/notify.sqlite3" == cfg.SQLALCHEMY_DATABASE_URI
     assert cfg.GENERATED_SECRETS and len(cfg.JWT_SECRET) >= 32
     assert cfg.RATELIMIT_STORAGE_URI == "memory://"
     again = load_config(None, {}, str(tmp_path))
@@ -56,28 +78,44 @@ def test_nothing_configured_means_sqlite_in_the_instance_folder_and_generated_se
 
 
 def test_node_env_is_honoured_when_app_env_is_unset(tmp_path) -> None:
-    assert load_config(None, STRONG | {"NODE_ENV": "production"}, str(tmp_path)).APP_ENV == "production"
-    cfg = load_config(None, STRONG | {"NODE_ENV": "production", "APP_ENV": "testing"}, str(tmp_path))
+    assert (
+        load_config(None, STRONG | {"NODE_ENV": "production"}, str(tmp_path)).APP_ENV
+        == "production"
+    )
+    cfg = load_config(
+        None, STRONG | {"NODE_ENV": "production", "APP_ENV": "testing"}, str(tmp_path)
+    )
     assert cfg.APP_ENV == "testing"
 
 
 def test_jwt_expires_in_and_webhook_keys_are_read(tmp_path) -> None:
-    cfg = load_config("production", STRONG | {"JWT_EXPIRES_IN": "12h",
-                      "WEBHOOK_API_KEY": "a" * 24 + ", " + "b" * 30}, str(tmp_path))
+    cfg = load_config(
+        "production",
+        STRONG | {"JWT_EXPIRES_IN": "12h", "WEBHOOK_API_KEY": "a" * 24 + ", " + "b" * 30},
+        str(tmp_path),
+    )
     assert cfg.JWT_ACCESS_TOKEN_EXPIRES == 43200
     assert cfg.WEBHOOK_API_KEY == ["a" * 24, "b" * 30]
 
 
 def test_production_refuses_weak_settings_listing_every_problem(tmp_path) -> None:
-    env = {"JWT_SECRET": "short", "ALLOWED_ORIGINS": "*", "HTTP_RATE_LIMIT_MAX": "lots",
-           "JWT_EXPIRES_IN": "forever"}
+    env = {
+        "JWT_SECRET": "short",
+        "ALLOWED_ORIGINS": "*",
+        "HTTP_RATE_LIMIT_MAX": "lots",
+        "JWT_EXPIRES_IN": "forever",
+    }
     with pytest.raises(ConfigError) as caught:
         load_config("production", env, str(tmp_path))
     problems = "\n".join(caught.value.problems)
     assert len(caught.value.problems) == 5
-    for expected in ("JWT_SECRET must be at least 32 bytes", "WEBHOOK_API_KEY is missing",
-                     "ALLOWED_ORIGINS", "HTTP_RATE_LIMIT_MAX must be a whole number",
-                     "JWT_EXPIRES_IN must be a duration"):
+    for expected in (
+        "JWT_SECRET must be at least 32 bytes",
+        "WEBHOOK_API_KEY is missing",
+        "ALLOWED_ORIGINS",
+        "HTTP_RATE_LIMIT_MAX must be a whole number",
+        "JWT_EXPIRES_IN must be a duration",
+    ):
         assert expected in problems
 
 

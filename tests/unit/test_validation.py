@@ -21,7 +21,12 @@ def problems(raw: Any) -> dict[str, str]:
 
 def test_a_minimal_notification_gets_defaults() -> None:
     new = validate_notification({"recipientId": "user-123", "message": "  hi  "}, 2000)
-    assert (new.recipient_id, new.message, new.type, new.data) == ("user-123", "hi", "message", None)
+    assert (new.recipient_id, new.message, new.type, new.data) == (
+        "user-123",
+        "hi",
+        "message",
+        None,
+    )
 
 
 def test_integer_recipient_is_taken_as_its_decimal_string() -> None:
@@ -30,7 +35,10 @@ def test_integer_recipient_is_taken_as_its_decimal_string() -> None:
 
 @pytest.mark.parametrize("length", [1, 2000])
 def test_message_length_boundaries_pass(length: int) -> None:
-    assert len(validate_notification({"recipientId": "u", "message": "m" * length}, 2000).message) == length
+    assert (
+        len(validate_notification({"recipientId": "u", "message": "m" * length}, 2000).message)
+        == length
+    )
 
 
 @pytest.mark.parametrize("message", ["", "   ", "m" * 2001, None, 5, ["x"]])
@@ -56,7 +64,9 @@ def test_type_outside_the_rules_is_refused(kind: Any) -> None:
 def test_data_must_be_a_small_object() -> None:
     assert "data" in problems({"recipientId": "u", "message": "m", "data": [1, 2]})
     assert "data" in problems({"recipientId": "u", "message": "m", "data": {"b": "x" * 8200}})
-    ok = validate_notification({"recipientId": "u", "message": "m", "data": {"b": "x" * 8000}}, 2000)
+    ok = validate_notification(
+        {"recipientId": "u", "message": "m", "data": {"b": "x" * 8000}}, 2000
+    )
     assert ok.data == {"b": "x" * 8000}
 
 
@@ -72,4 +82,9 @@ def test_a_payload_that_is_not_an_object_is_refused(raw: Any) -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    assert set(problems({"message": "", "type": "X", "data": 1})) == {"recipientId", "message", "type", "data"}
+    assert set(problems({"message": "", "type": "X", "data": 1})) == {
+        "recipientId",
+        "message",
+        "type",
+        "data",
+    }
