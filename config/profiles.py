@@ -83,13 +83,22 @@ class BaseConfig:
         self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
         self.JWT_TOKEN_LOCATION = ["headers"]
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
-        self.RATELIMIT_KEY_PREFIX = f"{self.REDIS_PREFIX}:limits"
+        # Every Redis key of a deployment starts with REDIS_PREFIX (limits' own default is LIMITS).
+        self.RATELIMIT_KEY_PREFIX = ""
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_HEADER_LIMIT = "RateLimit-Limit"
         self.RATELIMIT_HEADER_REMAINING = "RateLimit-Remaining"
         self.RATELIMIT_HEADER_RESET = "RateLimit-Reset"
         self.RATELIMIT_STRATEGY = "moving-window"
-        self.RATELIMIT_STORAGE_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        self.RATELIMIT_STORAGE_OPTIONS = (
+            {
+                "key_prefix": f"{self.REDIS_PREFIX}:limits",
+                "socket_timeout": 2,
+                "socket_connect_timeout": 2,
+            }
+            if self.REDIS_URL
+            else {}
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.isupper()} | {

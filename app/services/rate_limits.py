@@ -66,13 +66,13 @@ def init_socket_limits(app: Flask) -> None:
     config = app.config
     storage = storage_from_string(
         config["RATELIMIT_STORAGE_URI"],
-        **(config["RATELIMIT_STORAGE_OPTIONS"] if config["REDIS_URL"] else {}),
+        **config["RATELIMIT_STORAGE_OPTIONS"],
     )
     event_limit = RateLimitItemPerSecond(
         config["SOCKET_RATE_LIMIT_POINTS"], config["SOCKET_RATE_LIMIT_DURATION"]
     )
     app.extensions[EXTENSION_KEY] = SocketLimits(
-        storage, config["RATELIMIT_KEY_PREFIX"], event_limit, parse(config["CONNECT_RATE_LIMIT"])
+        storage, "sockets", event_limit, parse(config["CONNECT_RATE_LIMIT"])
     )
 
 
