@@ -6,13 +6,12 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import socketio as python_socketio
 from flask import Flask, Response
 from flask_migrate import upgrade
 from gevent import monkey
 
-# Importing the handlers registers them with ``@socketio.on`` before init_app binds the server.
-from app import sockets  # noqa: F401
+# Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
+from app import message_queue, sockets  # noqa: F401
 from app.api import BLUEPRINTS
 from app.api.limits import init_http_limits
 from app.cli import register_cli
@@ -110,7 +109,7 @@ def register_extensions(app: Flask) -> None:
     socketio.init_app(
         app,
         async_mode=async_mode(),
-        client_manager=message_queue(app),
+        client_manager=message_queue.build(app),
         cors_allowed_origins=socket_origins(app),
         max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
         manage_session=False,
@@ -134,26 +133,6 @@ def async_mode() -> str:
     """gevent when the process was patched (gunicorn's worker, ``python wsgi.py``); threading
     otherwise (the ``flask`` CLI, tests with the Socket.IO test client)."""
     return "gevent" if monkey.is_module_patched("socket") else "threading"
-
-
-def message_queue(app: Flask) -> python_socketio.RedisManager | None:
-    """The Redis pub/sub that makes every process's rooms one; JSON on the wire, never pickle.
-
-    ``health_check_interval`` makes the listener notice a dead connection; python-socketio
-    then reconnects with backoff.
-    """
-    url = app.config["REDIS_URL"]
-    if not url:
-        return None
-    return python_socketio.RedisManager(
-        url,
-        channel=f"{app.config['REDIS_PREFIX']}:socketio",
-        redis_options={
-            "socket_connect_timeout": 5,
-            "health_check_interval": 10,
-            "socket_keepalive": True,
-        },
-    )
 
 
 def register_blueprints(app: Flask) -> None:

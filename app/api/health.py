@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint
 
+from app import message_queue
 from app.extensions import db
 from app.redis_client import redis_client
 
@@ -49,7 +50,11 @@ def check_redis() -> str:
 @bp.get("/health")
 def health() -> tuple[dict[str, Any], int]:
     """Called by load balancers and monitors: 200 when every part works, else 503 naming it."""
-    parts = {"database": check_database(), "redis": check_redis()}
+    parts = {
+        "database": check_database(),
+        "redis": check_redis(),
+        "messageQueue": message_queue.listener_state(),
+    }
     failing = [name for name, state in parts.items() if state == "error"]
     body: dict[str, Any] = {
         "status": "error" if failing else "ok",

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from app.message_queue import start as start_message_queue
 from tests.conftest import webhook
 
 pytestmark = pytest.mark.integration
@@ -15,11 +16,13 @@ CLOSED_PORT = 1  # nothing listens on 127.0.0.1:1; connecting fails at once
 
 
 def test_health_is_ok_when_every_part_works(client: FlaskClient, redis_url: str | None) -> None:
+    assert start_message_queue() == ("ok" if redis_url else "disabled")
     response = client.get("/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["redis"] == ("ok" if redis_url else "disabled")
+    assert body["messageQueue"] == ("ok" if redis_url else "disabled")
     assert isinstance(body["version"], str) and body["uptimeSeconds"] >= 0
 
 
@@ -45,6 +48,7 @@ def test_health_names_an_unreachable_redis(make_app: Callable[..., Any]) -> None
 
 def test_health_is_never_rate_limited(make_app: Callable[..., Any]) -> None:
     client = make_app(HTTP_RATE_LIMIT_MAX="2").test_client()
+    start_message_queue()
     assert [client.get("/health").status_code for _ in range(5)] == [200] * 5
     guesses = [webhook(client, {}, key="wrong").status_code for _ in range(3)]
     assert guesses == [401, 401, 429]

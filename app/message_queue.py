@@ -1,0 +1,67 @@
+"""The Redis message queue that makes every process's rooms one (Flask-SocketIO + pub/sub).
+
+JSON on the wire, never pickle. ``health_check_interval`` makes the listener notice a dead
+connection; python-socketio then reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+
+import socketio as python_socketio
+from flask import Flask
+
+from app.extensions import socketio
+
+SUBSCRIBE_WAIT_SECONDS = 5.0
+
+
+def build(app: Flask) -> python_socketio.RedisManager | None:
+    url = app.config["REDIS_URL"]
+    if not url:
+        return None
+    return python_socketio.RedisManager(
+        url,
+        channel=f"{app.config['REDIS_PREFIX']}:socketio",
+        redis_options={
+            "socket_connect_timeout": 5,
+            "health_check_interval": 10,
+            "socket_keepalive": True,
+        },
+    )
+
+
+def listener_state() -> str:
+    """``ok`` when this process's listener runs and is subscribed, ``disabled`` without Redis."""
+    server = socketio.server
+    manager = server.manager if server else None
+    if not isinstance(manager, python_socketio.RedisManager):
+        return "disabled"
+    if not server.manager_initialized:
+        return "error"
+    thread = getattr(manager, "thread", None)
+    alive = thread is not None and (
+        not thread.dead if hasattr(thread, "dead") else thread.is_alive()
+    )
+    pubsub = manager.pubsub
+    subscribed = pubsub is not None and pubsub.subscribed and pubsub.connection is not None
+    return "ok" if alive and subscribed else "error"
+
+
+def start() -> str:
+    """Start the listener now rather than at the first connection, and wait until subscribed.
+
+    Started lazily, a socket could register as online before its process listens, and a push
+    from another process in that gap would be recorded delivered yet never arrive. The serving
+    entry point calls this before accepting connections.
+    """
+    server = socketio.server
+    if server is None or not isinstance(server.manager, python_socketio.RedisManager):
+        return "disabled"
+    if not server.manager_initialized:
+        server.manager_initialized = True
+        server.manager.initialize()
+    deadline = time.monotonic() + SUBSCRIBE_WAIT_SECONDS
+    while listener_state() != "ok" and time.monotonic() < deadline:
+        socketio.sleep(0.05)
+    return listener_state()
