@@ -18,7 +18,7 @@ SUBSCRIBE_WAIT_SECONDS = 5.0
 
 def build(app: Flask) -> python_socketio.RedisManager | None:
     url = app.config["REDIS_URL"]
-    if not url:
+    if not url or not app.config["MESSAGE_QUEUE"]:
         return None
     return python_socketio.RedisManager(
         url,
@@ -49,11 +49,11 @@ def listener_state() -> str:
 
 
 def start() -> str:
-    """Start the listener now rather than at the first connection, and wait until subscribed.
+    """Start the listener if it is not running yet, wait until subscribed; return its state.
 
     Started lazily, a socket could register as online before its process listens, and a push
     from another process in that gap would be recorded delivered yet never arrive. The serving
-    entry point calls this before accepting connections.
+    entry point calls this before accepting connections; the health check calls it too.
     """
     server = socketio.server
     if server is None or not isinstance(server.manager, python_socketio.RedisManager):

@@ -37,6 +37,9 @@ class BaseConfig:
         self.DB_POOL_LIMIT = read.integer("DB_POOL_LIMIT", 10, minimum=1)
         self.REDIS_URL = read.text("REDIS_URL") or None
         self.REDIS_PREFIX = read.text("REDIS_PREFIX", DEFAULT_REDIS_PREFIX)
+        #: Off only for Flask-SocketIO's test client, which refuses a message queue; presence
+        #: and limits still use Redis then.
+        self.MESSAGE_QUEUE = read.boolean("MESSAGE_QUEUE", True)
         self.HTTP_RATE_LIMIT_WINDOW = read.integer("HTTP_RATE_LIMIT_WINDOW", 15, minimum=1)
         self.HTTP_RATE_LIMIT_MAX = read.integer("HTTP_RATE_LIMIT_MAX", 100, minimum=1)
         self.SOCKET_RATE_LIMIT_POINTS = read.integer("SOCKET_RATE_LIMIT_POINTS", 10, minimum=1)

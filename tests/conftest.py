@@ -147,7 +147,9 @@ def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[...,
 
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
+    """An app without the Redis message queue (the Socket.IO test client refuses one);
+    presence and limits still use Redis in the MariaDB run."""
+    return make_app(MESSAGE_QUEUE="0")
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def health() -> tuple[dict[str, Any], int]:
     parts = {
         "database": check_database(),
         "redis": check_redis(),
-        "messageQueue": message_queue.listener_state(),
+        "messageQueue": message_queue.start(),
     }
     failing = [name for name, state in parts.items() if state == "error"]
     body: dict[str, Any] = {

@@ -6,18 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
-from app.message_queue import start as start_message_queue
 from tests.conftest import webhook
 
 pytestmark = pytest.mark.integration
 CLOSED_PORT = 1  # nothing listens on 127.0.0.1:1; connecting fails at once
 
 
-def test_health_is_ok_when_every_part_works(client: FlaskClient, redis_url: str | None) -> None:
-    assert start_message_queue() == ("ok" if redis_url else "disabled")
-    response = client.get("/health")
+def test_health_is_ok_when_every_part_works(
+    make_app: Callable[..., Any], redis_url: str | None
+) -> None:
+    response = make_app().test_client().get("/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["database"] == "ok"
@@ -48,7 +47,6 @@ def test_health_names_an_unreachable_redis(make_app: Callable[..., Any]) -> None
 
 def test_health_is_never_rate_limited(make_app: Callable[..., Any]) -> None:
     client = make_app(HTTP_RATE_LIMIT_MAX="2").test_client()
-    start_message_queue()
     assert [client.get("/health").status_code for _ in range(5)] == [200] * 5
     guesses = [webhook(client, {}, key="wrong").status_code for _ in range(3)]
     assert guesses == [401, 401, 429]

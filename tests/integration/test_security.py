@@ -27,14 +27,14 @@ def test_production_sends_hsts_on_https_without_redirecting_plain_http(
     app = make_app(APP_ENV="production", JWT_SECRET="p" * 32, WEBHOOK_API_KEY="k" * 24)
     assert app.config["APP_ENV"] == "production"
     client = app.test_client()
-    assert client.get("/health").status_code == 200  # no forced redirect: TLS ends at the LB
-    secure = client.get("/health", base_url="https://localhost")
+    assert client.get("/missing").status_code == 404  # no forced redirect: TLS ends at the LB
+    secure = client.get("/missing", base_url="https://localhost")
     assert "max-age" in secure.headers["Strict-Transport-Security"]
 
 
 def test_force_https_redirects_plain_http(make_app: Callable[..., Any]) -> None:
     client = make_app(FORCE_HTTPS="1").test_client()
-    response = client.get("/health")
+    response = client.get("/missing")
     assert response.status_code in (301, 302) and response.location.startswith("https://")
 
 
