@@ -37,6 +37,8 @@ def strip_bearer(raw: object) -> str | None:
     if not isinstance(raw, str):
         return None
     token = raw.strip()
+    if token.lower() == BEARER.strip():  # the prefix with nothing after it
+        return None
     if token[: len(BEARER)].lower() == BEARER:
         token = token[len(BEARER) :].strip()
     return token or None
@@ -45,10 +47,14 @@ def strip_bearer(raw: object) -> str | None:
 def authenticate(raw: object) -> str:
     """The user id (``sub`` as a string) of a valid token, or TokenRefused naming the problem.
 
-    Refused: no token; over 8 KiB; a signature, algorithm or format that does not verify
-    (``alg: none`` and public-key algorithms are outside the configured list); ``exp`` passed or
-    ``nbf`` not reached, allowing the configured leeway; ``sub`` missing or not a valid user id.
+    Refused as missing: no token, a blank one or a bare ``Bearer``. Refused as invalid: anything
+    but a string (a token that cannot be valid is not a missing one); over 8 KiB; a signature,
+    algorithm or format that does not verify (``alg: none`` and public-key algorithms are outside
+    the configured list); ``sub`` missing or not a valid user id. Refused as expired: ``exp``
+    passed (``nbf`` not reached is invalid), allowing the configured leeway.
     """
+    if raw is not None and not isinstance(raw, str):
+        raise TokenRefused(TokenProblem.INVALID)
     token = strip_bearer(raw)
     if token is None:
         raise TokenRefused(TokenProblem.MISSING)
