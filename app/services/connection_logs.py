@@ -59,6 +59,18 @@ class ConnectionLogWriter:
                     break
             self.write(rows)
 
+    def flush(self) -> None:
+        """Write what has queued now, in the caller's task: the shutdown path, which cannot
+        count on the background writer getting another turn before the process exits."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            try:
+                rows.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        for start in range(0, len(rows), BATCH):
+            self.write(rows[start : start + BATCH])
+
     def write(self, rows: list[dict[str, Any]]) -> None:
         with self.app.app_context():
             try:

@@ -134,6 +134,19 @@ class RedisPresence(Presence):
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.expire(key, self.ttl * 2)
             pipe.execute()
+            # A socket that left while the pipeline was on its way may have had its ZREM land
+            # before our ZADD, which put it back: a ghost counted online for a whole TTL, whose
+            # notifications would be recorded delivered and pushed to nobody. Take those out.
+            with self._lock:
+                ghosts = {
+                    user: [sid for sid in sids if sid not in self._local.get(user, ())]
+                    for user, sids in snapshot.items()
+                }
+            pipe = self.client.pipeline(transaction=False)
+            for user, sids in ghosts.items():
+                if sids:
+                    pipe.zrem(self._key(user), *[self._member(sid) for sid in sids])
+            pipe.execute()
         except redis.RedisError:
             log.warning("presence: heartbeat failed, Redis unavailable")
 

@@ -16,7 +16,7 @@ from app.services.connection_logs import connection_logs
 from app.services.delivery import user_room
 from app.services.presence import presence
 from app.services.rate_limits import socket_limits
-from app.sockets import sessions
+from app.sockets import lifecycle, sessions
 
 log = logging.getLogger(__name__)
 MAX_LAST_ID = 2**63 - 1
@@ -59,6 +59,7 @@ def on_connect(auth: object = None) -> None:
     join_room(user_room(user))
     sessions.bind(sid, user)
     presence().add(user, sid)
+    lifecycle.start_heartbeat()
     connection_logs().record(
         user, sid, ConnectionEvent.CONNECT, request.remote_addr, request.headers.get("User-Agent")
     )

@@ -1,0 +1,94 @@
+"""Clients of the real servers: a recording Socket.IO client, the webhook, polling helpers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+import socketio
+
+from tests.conftest import API_KEY
+from tests.e2e import servers
+
+CONNECT_TIMEOUT = 10.0
+
+
+class Listener:
+    """A ``socketio.Client`` that records every ``new_notification`` it receives."""
+
+    def __init__(
+        self, url: str, token: str, last_id: int | None = None, transport: str = "websocket"
+    ) -> None:
+        self.url = url
+        # Polling requests ask the server to close their connection: idle keep-alive
+        # connections left behind would hold a stopping gunicorn worker.
+        self.http = requests.Session()
+        self.http.headers["Connection"] = "close"
+        self.client = socketio.Client(reconnection=False, http_session=self.http)
+        self.received: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
+        self.client.on("new_notification", self._record)
+        auth: dict[str, Any] = {"token": token}
+        if last_id is not None:
+            auth["lastId"] = last_id
+        try:
+            self.client.connect(
+                url, auth=auth, transports=[transport], wait_timeout=CONNECT_TIMEOUT
+            )
+        except Exception:
+            self.http.close()
+            raise
+
+    def _record(self, notification: dict[str, Any]) -> None:
+        with self.changed:
+            self.received.append(notification)
+            self.changed.notify_all()
+
+    def ids(self) -> set[int]:
+        with self.changed:
+            return {notification["id"] for notification in self.received}
+
+    def wait_for(self, ids: set[int] | list[int], timeout: float = 5.0) -> set[int]:
+        """Wait until every id in ``ids`` was received; returns the ones still missing."""
+        wanted = set(ids)
+        end = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                missing = wanted - {notification["id"] for notification in self.received}
+                remaining = end - time.monotonic()
+                if not missing or remaining <= 0:
+                    return missing
+                self.changed.wait(remaining)
+
+    def call(self, event: str, payload: Any) -> Any:
+        return self.client.call(event, payload, timeout=CONNECT_TIMEOUT)
+
+    def disconnect(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()
+        self.http.close()
+
+
+def post_webhook(
+    server: servers.Server, recipient: str, message: str = "hello", **fields: Any
+) -> requests.Response:
+    """POST /webhook/notify to ``server`` with the test key, on a connection the server closes
+    after answering: an idle keep-alive connection would hold a stopping gunicorn worker until
+    its graceful timeout."""
+    body = {"recipientId": recipient, "message": message, **fields}
+    headers = {"X-API-Key": API_KEY, "Connection": "close"}
+    return requests.post(f"{server.url}/webhook/notify", json=body, headers=headers, timeout=10)
+
+
+def wait_until(predicate: Callable[[], Any], deadline: float, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``deadline`` s pass
+    (returns the last falsy answer)."""
+    end = time.monotonic() + deadline
+    while True:
+        answer = predicate()
+        if answer or time.monotonic() >= end:
+            return answer
+        time.sleep(interval)
