@@ -48,6 +48,25 @@ def authenticate_handshake(auth: object) -> str:
 
 @socketio.on("connect")
 def on_connect(auth: object = None) -> None:
+    """Accept an authenticated socket, or refuse it; never accept one half set up.
+
+    Flask-SocketIO would turn any other exception into an error handler's return value, which
+    python-socketio takes as "accepted": a socket with no user. So a failure is a refusal here.
+    """
+    try:
+        open_session(auth)
+    except ConnectionRefusedError:
+        raise
+    except Exception:
+        log.exception("connect failed")
+        sid: str = request.sid  # type: ignore[attr-defined]
+        user = sessions.release(sid)
+        if user is not None:
+            presence().remove(user, sid)
+        raise ConnectionRefusedError("internal_error", {"code": "internal_error"}) from None
+
+
+def open_session(auth: object) -> None:
     """Steps in the contract's order; see ``notifications.submit`` for why none is lost.
 
     Join the room first, so that any push from now on reaches this socket; then register as

@@ -17,6 +17,8 @@ from socketio import packet
 from socketio.manager import Manager
 
 from app.extensions import db, socketio
+from app.services import notifications
+from app.services.presence import presence
 from tests.conftest import JWT_SECRET, webhook
 
 pytestmark = pytest.mark.integration
@@ -645,3 +647,16 @@ def test_send_notification_during_a_database_outage_acks_service_unavailable(
     assert ack["success"] is False and ack["code"] == "service_unavailable"
     assert isinstance(ack["error"], str) and "Traceback" not in ack["error"]
     assert alice.is_connected()
+
+
+def test_a_connect_that_fails_inside_is_refused_not_accepted_half_set_up(
+    app: Flask, open_socket: Callable[..., SocketClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("replay exploded")
+
+    monkeypatch.setattr(notifications, "replay", broken)
+    client = open_socket(app, "alice")
+    assert client.refusal() == ("internal_error", {"code": "internal_error"})
+    with app.app_context():
+        assert presence().online(["alice"]) == set()
