@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
 import threading
 import time
@@ -10,6 +14,8 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_socketio import SocketIOTestClient
@@ -114,8 +120,20 @@ def poll(read: Callable[[], Any], until: Callable[[Any], bool]) -> Any:
     return value
 
 
-def signed(claims: dict[str, Any], key: str = JWT_SECRET, algorithm: str = "HS256") -> str:
+def signed(claims: dict[str, Any], key: Any = JWT_SECRET, algorithm: str = "HS256") -> str:
     return pyjwt.encode(claims, key, algorithm=algorithm)
+
+
+def hs256_by_hand(claims: dict[str, Any], key: bytes) -> str:
+    """An HS256 token keyed with any bytes (PyJWT refuses a PEM key: the RS/HS confusion)."""
+
+    def part(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    head = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = part(json.dumps(claims).encode())
+    mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{part(mac)}"
 
 
 @pytest.fixture
@@ -218,6 +236,11 @@ def test_a_valid_token_connects_and_the_socket_gets_its_users_pushes(
     assert stored(rows)[sent["id"]]["status"] == "delivered"
 
 
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+
 REFUSED_TOKENS = {
     "missing": (None, "token_missing"),
     "blank": ("   ", "token_missing"),
@@ -229,6 +252,11 @@ REFUSED_TOKENS = {
     "expired": (signed({"sub": "alice", "exp": int(time.time()) - 3600}), "token_expired"),
     "not yet valid": (signed({"sub": "alice", "nbf": int(time.time()) + 3600}), "token_invalid"),
     "alg none": (signed({"sub": "alice"}, key="", algorithm="none"), "token_invalid"),
+    "RS256 signed": (signed({"sub": "alice"}, key=RSA_KEY, algorithm="RS256"), "token_invalid"),
+    "HS256 keyed with a public key": (
+        hs256_by_hand({"sub": "alice"}, RSA_PUBLIC_PEM),
+        "token_invalid",
+    ),
     "without sub": (signed({"name": "alice"}), "token_invalid"),
     "bad sub": (signed({"sub": "has space"}), "token_invalid"),
     "too long": ("x" * 9000, "token_invalid"),
