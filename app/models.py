@@ -20,6 +20,18 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"
 MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
+def string_enum(values: type[StrEnum], name: str) -> sa.Enum:
+    """A VARCHAR(16) with a CHECK of the values: the same on MariaDB and SQLite."""
+    return sa.Enum(
+        values,
+        native_enum=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        create_constraint=True,
+        name=name,
+    )
+
+
 def utcnow() -> datetime:
     """Naive UTC: stored without a zone, given its ``Z`` in ``to_dict``."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -68,17 +80,7 @@ class Notification(db.Model):  # type: ignore[name-defined,misc]
     type: so.Mapped[str] = so.mapped_column(sa.String(64), default="message")
     message: so.Mapped[str] = so.mapped_column(sa.Text)
     data: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
-    status: so.Mapped[str] = so.mapped_column(
-        sa.Enum(
-            Status,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-            create_constraint=True,
-            name="status",
-        ),
-        default=Status.PENDING,
-    )
+    status: so.Mapped[str] = so.mapped_column(string_enum(Status, "status"), default=Status.PENDING)
     created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)
     delivered_at: so.Mapped[datetime | None] = so.mapped_column(Timestamp)
     read_at: so.Mapped[datetime | None] = so.mapped_column(Timestamp)
@@ -115,16 +117,7 @@ class ConnectionLog(db.Model):  # type: ignore[name-defined,misc]
     id: so.Mapped[int] = so.mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: so.Mapped[str] = so.mapped_column(sa.String(128))
     socket_id: so.Mapped[str] = so.mapped_column(sa.String(64))
-    event: so.Mapped[str] = so.mapped_column(
-        sa.Enum(
-            ConnectionEvent,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-            create_constraint=True,
-            name="event",
-        ),
-    )
+    event: so.Mapped[str] = so.mapped_column(string_enum(ConnectionEvent, "event"))
     remote_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(512))
     created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)

@@ -39,6 +39,11 @@ RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-webhook-key-0123456789abcdef"
 _prefixes = itertools.count()
+#: The contract's notification object, field by field.
+NOTIFICATION_KEYS = frozenset(
+    {"id", "recipientId", "senderId", "type", "message", "data", "status"}
+    | {"createdAt", "deliveredAt", "readAt"}
+)
 
 
 def mariadb_url(name: str) -> str:

@@ -25,23 +25,11 @@ from socketio.manager import Manager
 from app.extensions import db, socketio
 from app.services import notifications
 from app.services.presence import presence
-from tests.conftest import JWT_SECRET, webhook
+from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
 
 pytestmark = pytest.mark.integration
 Rows = Callable[[str], list[dict[str, Any]]]
 DEADLINE = 5.0
-NOTIFICATION_KEYS = {
-    "id",
-    "recipientId",
-    "senderId",
-    "type",
-    "message",
-    "data",
-    "status",
-    "createdAt",
-    "deliveredAt",
-    "readAt",
-}
 
 
 class SocketClient(SocketIOTestClient):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import API_KEY, webhook
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, webhook
 
 pytestmark = pytest.mark.integration
 Rows = Callable[[str], list[dict[str, Any]]]
@@ -33,18 +33,7 @@ def test_webhook_stores_and_returns_the_notification(client: FlaskClient, rows: 
     body = response.get_json()
     notification = body["notification"]
     assert body["success"] is True
-    assert set(notification) == {
-        "id",
-        "recipientId",
-        "senderId",
-        "type",
-        "message",
-        "data",
-        "status",
-        "createdAt",
-        "deliveredAt",
-        "readAt",
-    }
+    assert set(notification) == NOTIFICATION_KEYS
     assert notification["recipientId"] == "user-123" and notification["senderId"] is None
     assert notification["message"] == "Hello" and notification["type"] == "alert"
     assert notification["data"] == {"orderId": 7} and notification["status"] == "pending"
