@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from app.api.limits import init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
+from app.observability.logging import configure_logging
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
@@ -57,14 +57,6 @@ def create_app(
     return app
 
 
-def configure_logging(app: Flask) -> None:
-    """Text logs at LOG_LEVEL on stderr (gunicorn's access log is separate)."""
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 def socket_origins(app: Flask) -> list[str] | str | None:
     """Origins allowed for the Socket.IO handshake: the same list as CORS.
 
@@ -94,6 +86,13 @@ def register_extensions(app: Flask) -> None:
         app,
         origins=config["ALLOWED_ORIGINS"] or [],
         supports_credentials=False,
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
         expose_headers=["Retry-After", "X-Request-ID"],
     )
     production = config["APP_ENV"] == "production"

@@ -1,4 +1,4 @@
-"""Database models: notifications and connection logs."""
+"""Database models: notifications, connection logs and webhook idempotency keys."""
 
 from __future__ import annotations
 
@@ -121,3 +121,37 @@ class ConnectionLog(db.Model):  # type: ignore[name-defined,misc]
     remote_address: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(512))
     created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)
+
+
+#: Large binary values: LONGBLOB on MySQL (its BLOB stops at 64 KiB).
+LargeBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+
+class IdempotencyKey(db.Model):  # type: ignore[name-defined,misc]
+    """A webhook ``Idempotency-Key`` and the answer given to its first request.
+
+    The unique constraint is what makes two racing requests create one set of notifications: the
+    row is inserted in the same transaction as the notifications it answers for. The API key is
+    never stored, only its ``key_id``. The answer body is zlib-compressed UTF-8 JSON: a batch
+    answer repeats the message and data once per recipient, and compressed it stays far below
+    MariaDB's ``max_allowed_packet`` whatever the message.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("api_key_id", "idempotency_key"),
+        # Retention removes keys older than 24 hours.
+        sa.Index("ix_idempotency_keys_created_at", "created_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: so.Mapped[int] = so.mapped_column(BigId, primary_key=True, autoincrement=True)
+    api_key_id: so.Mapped[str] = so.mapped_column(sa.String(64))
+    idempotency_key: so.Mapped[str] = so.mapped_column(sa.String(255))
+    #: SHA-256 (hex) of the request body as canonical JSON, without ``apiKey``.
+    request_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    response_status: so.Mapped[int] = so.mapped_column(sa.SmallInteger)
+    response_body: so.Mapped[bytes] = so.mapped_column(LargeBlob)
+    created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)
+    #: Set once the answer is final (after delivery); until then a repeat waits for it.
+    completed_at: so.Mapped[datetime | None] = so.mapped_column(Timestamp)

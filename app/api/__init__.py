@@ -1,9 +1,9 @@
-"""HTTP blueprints: the webhook, the health check (and, later, the inbox API)."""
+"""HTTP blueprints: the webhook, the health check and the inbox API."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-from app.api import health, webhook
+from app.api import health, inbox, metrics, webhook
 
-BLUEPRINTS: tuple[Blueprint, ...] = (webhook.bp, health.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (webhook.bp, health.bp, inbox.bp, metrics.bp)

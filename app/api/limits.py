@@ -5,6 +5,11 @@
   which slows key guessing.
 - Webhook calls with a valid key: ``WEBHOOK_RATE_LIMIT`` per key instead, so a busy backend is
   not throttled by the anonymous limit.
+- Inbox calls with a valid bearer token: the same ``HTTP_RATE_LIMIT_MAX`` per window, but per
+  user (``sub``) and shared by the inbox routes, so many users behind one NAT address are not
+  limited together. Inbox calls without a valid token count on the per-address limit. CORS
+  preflights of the inbox count on neither: a browser sends one before its authenticated calls
+  and never with the token, so counting them per address would throttle those users together.
 
 The limiter is made per app rather than as a module singleton because Flask-Limiter keeps the
 first app's settings (defaults, key prefix) on the instance, and tests build many apps.
@@ -15,30 +20,52 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_limiter import Limiter
 
-from app.api import health, webhook
+from app.api import health, inbox, metrics, webhook
 from app.security.proxy import client_address
 
 WEBHOOK_PATH = "/webhook/notify"
 
 
 def authenticated_traffic() -> bool:
+    """Requests that count on a limit of their own (per key, per user), not per address."""
+    if request.blueprint == inbox.bp.name:
+        return inbox.has_valid_token()
     return request.path == WEBHOOK_PATH and request.method == "POST" and webhook.has_valid_key()
+
+
+def inbox_preflight() -> bool:
+    return (
+        request.blueprint == inbox.bp.name
+        and request.method == "OPTIONS"
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
+def exempt_from_address_limit() -> bool:
+    return authenticated_traffic() or inbox_preflight()
 
 
 def init_http_limits(app: Flask) -> Limiter:
     config = app.config
-    config["RATELIMIT_DEFAULT"] = (
-        f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
-    )
-    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = authenticated_traffic
+    per_window = f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
+    config["RATELIMIT_DEFAULT"] = per_window
+    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = exempt_from_address_limit
     config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
     limiter = Limiter(key_func=client_address)
     limiter.init_app(app)
     limiter.exempt(health.bp)
+    limiter.exempt(metrics.bp)
     limiter.limit(
         webhook.webhook_rate_limit,
         key_func=webhook.key_bucket,
         exempt_when=lambda: not webhook.has_valid_key(),
         override_defaults=False,
     )(webhook.bp)
+    limiter.shared_limit(
+        per_window,
+        scope="inbox",
+        key_func=inbox.user_bucket,
+        exempt_when=lambda: not inbox.has_valid_token(),
+        override_defaults=False,
+    )(inbox.bp)
     return limiter

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, request
 
 from app.api.body import read_json_body
 from app.errors import Unauthorized
+from app.observability import metrics
 from app.security.api_keys import key_id, matching_key
 from app.services import notifications
 from app.services.validation import require_object
@@ -15,6 +16,7 @@ from app.services.validation import require_object
 bp = Blueprint("webhook", __name__)
 API_KEY_HEADER = "X-API-Key"
 API_KEY_FIELD = "apiKey"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 
 def request_api_key() -> str | None:
@@ -49,10 +51,19 @@ def key_bucket() -> str:
 
 @bp.post("/webhook/notify")
 def notify() -> tuple[dict[str, Any], int]:
-    """Called by other servers; 201 with the stored notification, or the contract's error."""
+    """Called by other servers; 201 with the stored notification (``recipientId``) or
+    notifications (``recipientIds``), the first answer again for a repeated ``Idempotency-Key``,
+    or the contract's error."""
     body = read_json_body()
-    if request_api_key() is None:
+    key = request_api_key()
+    if key is None:
+        metrics.auth_refused("api_key_invalid")
         raise Unauthorized(message="A valid API key is required (X-API-Key header).")
     payload = {k: v for k, v in require_object(body).items() if k != API_KEY_FIELD}
-    notification = notifications.submit(payload, sender_id=None)
-    return {"success": True, "notification": notification}, 201
+    answer = notifications.submit_many(
+        payload,
+        sender_id=None,
+        idempotency_key_header=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+        owner=key_id(key),
+    )
+    return answer.body, answer.status

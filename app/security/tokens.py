@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 import jwt as pyjwt
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import create_access_token
 
 from app.services.validation import user_id as as_user_id
@@ -76,6 +76,7 @@ def authenticate(raw: object) -> str:
     user = as_user_id(claims.get("sub"))
     if user is None:
         raise TokenRefused(TokenProblem.INVALID)
+    g.user_id = user  # the request's log line names its user
     return user
 
 

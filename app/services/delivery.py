@@ -11,6 +11,7 @@ from typing import Any
 
 from app.extensions import socketio
 from app.models import NotificationDict
+from app.observability import metrics
 
 NEW_NOTIFICATION = "new_notification"
 NOTIFICATION_READ = "notification_read"
@@ -25,6 +26,7 @@ def push(notifications: Iterable[NotificationDict]) -> None:
     """Emit each notification to every socket of its recipient, on every process."""
     for notification in notifications:
         socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
+        metrics.notification_pushed(notification)
 
 
 def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:

@@ -18,6 +18,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app.errors import ApiError, ErrorCode
+from app.observability import metrics
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "notify.socket_limits"
@@ -51,6 +52,7 @@ class SocketLimits:
         """Count one client event of ``user_id``; ApiError ``rate_limited`` over the limit."""
         retry_after = self._hit(self.event_limit, "socket-event", user_id)
         if retry_after is not None:
+            metrics.rate_limited("socket_event")
             raise ApiError(
                 ErrorCode.RATE_LIMITED,
                 "Too many events; slow down.",

@@ -10,6 +10,8 @@ from flask_socketio import ConnectionRefusedError, join_room
 from app.errors import ServiceUnavailable
 from app.extensions import socketio
 from app.models import ConnectionEvent
+from app.observability import metrics
+from app.observability.logging import logged_event
 from app.security.tokens import TokenRefused, authenticate
 from app.services import notifications
 from app.services.connection_logs import connection_logs
@@ -36,6 +38,7 @@ def authenticate_handshake(auth: object) -> str:
     """The socket's user, or ConnectionRefusedError in the contract's shape."""
     retry_after = socket_limits().connect_retry_after(request.remote_addr or "unknown")
     if retry_after is not None:
+        metrics.rate_limited("socket_connect")
         raise ConnectionRefusedError(
             "rate_limited", {"code": "rate_limited", "retryAfter": retry_after}
         )
@@ -43,10 +46,12 @@ def authenticate_handshake(auth: object) -> str:
     try:
         return authenticate(token)
     except TokenRefused as refused:
+        metrics.auth_refused(refused.problem.value)
         raise ConnectionRefusedError("unauthorized", {"code": refused.problem.value}) from None
 
 
 @socketio.on("connect")
+@logged_event
 def on_connect(auth: object = None) -> None:
     """Accept an authenticated socket, or refuse it; never accept one half set up.
 
@@ -89,6 +94,7 @@ def open_session(auth: object) -> None:
 
 
 @socketio.on("disconnect")
+@logged_event
 def on_disconnect(*_reason: object) -> None:
     sid: str = request.sid  # type: ignore[attr-defined]
     user = sessions.release(sid)

@@ -8,12 +8,14 @@ from flask import request
 
 from app.errors import ApiError, ErrorBody, unexpected_error_body
 from app.extensions import socketio
+from app.observability.logging import logged_event
 from app.services import notifications
 from app.services.rate_limits import socket_limits
 from app.sockets.sessions import current_user
 
 
 @socketio.on("send_notification")
+@logged_event
 def on_send_notification(*args: Any) -> dict[str, Any]:
     """Ack ``{success, notification}``; the sender is the socket's user."""
     user = current_user()
@@ -23,6 +25,7 @@ def on_send_notification(*args: Any) -> dict[str, Any]:
 
 
 @socketio.on("mark_read")
+@logged_event
 def on_mark_read(*args: Any) -> dict[str, Any]:
     """Ack ``{success, updated}``; the user's other sockets get ``notification_read``."""
     user = current_user()

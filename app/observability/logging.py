@@ -1,0 +1,211 @@
+"""Logs: one line per HTTP request and per socket event outcome, JSON in production.
+
+Each line names what happened and nothing it was given: method, path (never the query string),
+status or outcome, duration, a request id, the user id when the request or socket is
+authenticated, the client's address. Tokens, API keys, the Authorization header and message
+bodies are never part of a line, because no field is ever read from them.
+
+``X-Request-ID``: a caller's id is kept when it is 1-128 safe characters, else a new one (uuid4
+hex) is made; either way the response carries it back. Socket events get an id of their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO, TypeVar
+
+from flask import Flask, Response, g, request
+from flask_socketio import ConnectionRefusedError
+
+from app.errors import DATABASE_UNAVAILABLE, ApiError, ErrorCode
+from app.sockets.sessions import current_user
+
+REQUEST_ID_HEADER = "X-Request-ID"
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+@-]{1,128}")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_PATH = 512
+#: The LogRecord attribute carrying a request's or an event's fields (``extra=``).
+FIELDS = "notify_fields"
+FORMATTER_KEY = "notify.log_formatter"
+WORKER_ACCESS_LOGGER = "geventwebsocket.handler"
+
+request_log = logging.getLogger("notify.requests")
+event_log = logging.getLogger("notify.socket_events")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger and message, then the fields of a
+    request or event line, and the traceback of a record logged with one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = datetime.fromtimestamp(record.created, UTC)
+        entry: dict[str, Any] = {
+            "time": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+class LogHandler(logging.StreamHandler[TextIO]):
+    """The handler this module installs on the root logger (stderr), told apart from others'."""
+
+
+def formatter_for(app_env: str) -> logging.Formatter:
+    return JsonFormatter() if app_env == "production" else logging.Formatter(TEXT_FORMAT)
+
+
+def configure_logging(app: Flask) -> None:
+    """Log at LOG_LEVEL on stderr, JSON lines in production and text elsewhere, and log every
+    request. Like ``logging.basicConfig``, a logging set up by someone else (a test runner, a
+    ``--log-config``) is left alone."""
+    formatter = formatter_for(app.config["APP_ENV"])
+    app.extensions[FORMATTER_KEY] = formatter
+    root = logging.getLogger()
+    ours = [handler for handler in root.handlers if isinstance(handler, LogHandler)]
+    if ours or not root.handlers:
+        handler = ours[0] if ours else LogHandler()
+        handler.setFormatter(formatter)
+        if not ours:
+            root.addHandler(handler)
+        root.setLevel(app.config["LOG_LEVEL"])
+    # The gevent-websocket worker writes an access line of its own, query string included
+    # (gunicorn's access log is never used by that worker); the request line replaces it.
+    logging.getLogger(WORKER_ACCESS_LOGGER).setLevel(logging.WARNING)
+    app.before_request(start_request)
+    app.after_request(finish_request)
+
+
+def printable(text: str, limit: int = MAX_PATH) -> str:
+    """``text`` cut to ``limit`` characters, control characters escaped: a path cannot forge
+    a second text log line."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
+
+
+def accepted_request_id(given: str | None) -> str:
+    """The caller's request id when it is 1-128 safe characters, else a new one."""
+    if given and SAFE_REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def start_request() -> None:
+    g.request_started = time.perf_counter()
+    g.request_id = accepted_request_id(request.headers.get(REQUEST_ID_HEADER))
+
+
+def finish_request(response: Response) -> Response:
+    """Echo the request id and write the request's line (registered first, so it runs last
+    and sees the final status and headers)."""
+    request_id = g.get("request_id") or accepted_request_id(None)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
+    fields = {
+        "type": "http_request",
+        "method": printable(request.method, 16),
+        "path": printable(request.path),
+        "status": response.status_code,
+        "duration_ms": duration_ms,
+        "request_id": request_id,
+        "user_id": g.get("user_id"),
+        "remote_addr": printable(request.remote_addr or "", 64) or None,
+    }
+    request_log.log(
+        logging.WARNING if response.status_code >= 500 else logging.INFO,
+        "%s %s %s %sms request_id=%s user=%s addr=%s",
+        fields["method"],
+        fields["path"],
+        fields["status"],
+        duration_ms,
+        request_id,
+        fields["user_id"] or "-",
+        fields["remote_addr"] or "-",
+        extra={FIELDS: fields},
+    )
+    return response
+
+
+def socket_user() -> str | None:
+    try:
+        return current_user()
+    except ApiError:
+        return None
+
+
+def outcome_of(error: Exception) -> str:
+    """The code a client sees for ``error``: its ack's or its refused handshake's."""
+    if isinstance(error, ApiError):
+        return error.code.value
+    if isinstance(error, ConnectionRefusedError):
+        args = error.error_args
+        data = args.get("data") if isinstance(args, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("code"), str):
+            return str(data["code"])
+        return str(args.get("message", "refused")) if isinstance(args, dict) else "refused"
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return ErrorCode.SERVICE_UNAVAILABLE.value
+    return ErrorCode.INTERNAL_ERROR.value
+
+
+def logged_event(handler: Handler) -> Handler:
+    """Apply under ``@socketio.on``: one line per call of the handler, with its outcome (``ok``
+    or the error code of the ack or refusal); the error itself goes on to Flask-SocketIO."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any) -> Any:
+        started = time.perf_counter()
+        user = socket_user()
+        try:
+            result = handler(*args)
+        except Exception as error:
+            log_event(outcome_of(error), user or socket_user(), started)
+            raise
+        failed = isinstance(result, dict) and result.get("success") is False
+        log_event(str(result.get("code")) if failed else "ok", user or socket_user(), started)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def log_event(outcome: str, user: str | None, started: float) -> None:
+    event = getattr(request, "event", None)
+    name = event.get("message") if isinstance(event, dict) else None
+    fields = {
+        "type": "socket_event",
+        "event": printable(str(name), 64),
+        "outcome": outcome,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        "request_id": uuid.uuid4().hex,
+        "user_id": user,
+        "sid": getattr(request, "sid", None),
+        "remote_addr": printable(request.remote_addr or "", 64) or None,
+    }
+    failed = outcome in (ErrorCode.INTERNAL_ERROR, ErrorCode.SERVICE_UNAVAILABLE)
+    event_log.log(
+        logging.WARNING if failed else logging.INFO,
+        "%s %s %sms request_id=%s user=%s sid=%s",
+        fields["event"],
+        outcome,
+        fields["duration_ms"],
+        fields["request_id"],
+        user or "-",
+        fields["sid"],
+        extra={FIELDS: fields},
+    )

@@ -1,0 +1,129 @@
+"""The service's Prometheus metrics (this process's view) and the one-line calls that move them.
+
+Every process serves its own numbers at ``GET /metrics`` and Prometheus scrapes each process;
+see the README's "Observability" section for why there is no multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flask import g, has_app_context, has_request_context, request
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+if TYPE_CHECKING:
+    from app.models import Notification, NotificationDict
+    from app.services.presence import Presence
+
+# ``*_created`` series would double the text output; Prometheus does not need them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+CONNECTED_SOCKETS = Gauge(
+    "notify_connected_sockets", "Authenticated Socket.IO connections held by this process."
+)
+ONLINE_USERS = Gauge("notify_online_users", "Users with at least one socket on this process.")
+NOTIFICATIONS_STORED = Counter(
+    "notify_notifications_stored",
+    "Notifications committed to the database, by entry point (webhook, socket).",
+    ["entry"],
+)
+NOTIFICATIONS_DELIVERED = Counter(
+    "notify_notifications_delivered",
+    "Notifications pushed to an online recipient: live when sent (entry webhook or socket) "
+    "or, pending ones, on the recipient's next connection (entry replay).",
+    ["entry"],
+)
+NOTIFICATIONS_REPLAYED = Counter(
+    "notify_notifications_replayed",
+    "Notifications pushed to a socket on connect: pending ones, or those newer than lastId.",
+)
+DELIVERY_LATENCY = Histogram(
+    "notify_delivery_latency_seconds",
+    "Seconds from a notification's commit to its live push to the recipient's room.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+RATE_LIMIT_REFUSALS = Counter(
+    "notify_rate_limit_refusals",
+    "Refused by a rate limit: HTTP requests, socket events and socket handshakes.",
+    ["scope"],
+)
+AUTH_REFUSALS = Counter(
+    "notify_auth_refusals",
+    "Refused credentials: token_missing, token_invalid, token_expired (socket handshakes and "
+    "bearer tokens), api_key_invalid (webhook), metrics_token_invalid.",
+    ["code"],
+)
+WEBHOOK_RESPONSES = Counter(
+    "notify_webhook_responses", "Responses of the webhook, by HTTP status.", ["status"]
+)
+
+# Series that exist from the start at 0, so that rate() and alerts see their first increase.
+for _entry in ("webhook", "socket"):
+    NOTIFICATIONS_STORED.labels(entry=_entry)
+for _entry in ("webhook", "socket", "replay"):
+    NOTIFICATIONS_DELIVERED.labels(entry=_entry)
+for _scope in ("http", "socket_event", "socket_connect"):
+    RATE_LIMIT_REFUSALS.labels(scope=_scope)
+for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
+    AUTH_REFUSALS.labels(code=_code)
+
+#: ``g`` key of the commit times of the notifications stored in the current request or event.
+COMMITTED_AT = "notify_committed_at"
+
+
+def entry_point() -> str:
+    """Where the current work came in: ``socket`` in a Socket.IO event, the blueprint's name
+    (``webhook``) in an HTTP request, ``other`` anywhere else (a CLI command)."""
+    if not has_request_context():
+        return "other"
+    if getattr(request, "sid", None) is not None:
+        return "socket"
+    return request.blueprint or "http"
+
+
+def notifications_stored(rows: Sequence[Notification]) -> None:
+    """Called right after ``rows`` were committed: counts them and notes the time, so that
+    their live push can observe the delivery latency (kept on ``g``: it lives as long as the
+    request or event that stored them)."""
+    NOTIFICATIONS_STORED.labels(entry=entry_point()).inc(len(rows))
+    if has_app_context():
+        committed_at = g.setdefault(COMMITTED_AT, {})
+        now = time.perf_counter()
+        for row in rows:
+            committed_at[row.id] = now
+
+
+def notification_pushed(notification: NotificationDict) -> None:
+    """Called after a live push: counts it delivered and observes commit → emit."""
+    NOTIFICATIONS_DELIVERED.labels(entry=entry_point()).inc()
+    stored = g.get(COMMITTED_AT, {}) if has_app_context() else {}
+    committed_at = stored.pop(notification["id"], None)
+    if committed_at is not None:
+        DELIVERY_LATENCY.observe(time.perf_counter() - committed_at)
+
+
+def notifications_replayed(replayed: int, delivered: int) -> None:
+    """Called after a replay on connect: ``replayed`` pushed, ``delivered`` of them pending."""
+    NOTIFICATIONS_REPLAYED.inc(replayed)
+    NOTIFICATIONS_DELIVERED.labels(entry="replay").inc(delivered)
+
+
+def rate_limited(scope: str) -> None:
+    RATE_LIMIT_REFUSALS.labels(scope=scope).inc()
+
+
+def auth_refused(code: str) -> None:
+    AUTH_REFUSALS.labels(code=code).inc()
+
+
+def webhook_responded(status: int) -> None:
+    WEBHOOK_RESPONSES.labels(status=str(status)).inc()
+
+
+def sample_presence(tracker: Presence) -> None:
+    """Set the gauges from this process's presence, at scrape time: always the current truth,
+    with no increment or decrement to miss on an odd disconnect path."""
+    CONNECTED_SOCKETS.set(tracker.socket_count())
+    ONLINE_USERS.set(tracker.user_count())
