@@ -209,15 +209,22 @@ def parse_read_request(raw: object) -> list[int] | None:
         details["all"] = "must be true"
     if (ids is None) == (everything is None):
         details["ids"] = "give either ids or all: true"
-    elif ids is not None and not (
-        isinstance(ids, list)
-        and 1 <= len(ids) <= MAX_READ_IDS
-        and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
-    ):
-        details["ids"] = f"must be a list of 1-{MAX_READ_IDS} positive integers"
+    elif ids is not None:
+        numbers = [_id_number(i) for i in ids] if isinstance(ids, list) else []
+        if not 1 <= len(numbers) <= MAX_READ_IDS or None in numbers:
+            details["ids"] = f"must be a list of 1-{MAX_READ_IDS} positive integer ids"
     if details:
         raise ValidationError(details, "The read request is not valid.")
-    return None if everything else sorted(set(ids))
+    return None if everything else sorted({int(i) for i in ids})
+
+
+def _id_number(value: object) -> int | None:
+    """A notification id (1 to BIGINT's maximum); ``5.0`` counts, as JSON Schema counts it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    return None
 
 
 def mark_read(user_id: str, raw: object, skip_sid: str | None = None) -> int:

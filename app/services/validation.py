@@ -57,7 +57,13 @@ def require_object(raw: object) -> dict[str, Any]:
 
 
 def user_id(value: object) -> str | None:
-    """A user id in its string form, or None when it breaks the recipient rule."""
+    """A user id in its string form, or None when it breaks the recipient rule.
+
+    Integers are taken as their decimal string; so is a JSON number with a zero fraction
+    (``5.0``), which JSON Schema, and so our OpenAPI document, counts as an integer.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str) and RECIPIENT_ID.fullmatch(value):

@@ -88,3 +88,8 @@ def test_every_problem_is_reported_at_once() -> None:
         "type",
         "data",
     }
+
+
+def test_a_json_number_with_a_zero_fraction_counts_as_an_integer_recipient() -> None:
+    assert validate_notification({"recipientId": 5.0, "message": "x"}, 2000).recipient_id == "5"
+    assert "recipientId" in problems({"recipientId": 5.5, "message": "x"})
