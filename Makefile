@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
+# Node packages: the demo page's Socket.IO client, the JS client suite, the browser suite.
+NPM_DIRS := app/web tests/e2e/js tests/e2e/browser
+NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
+
 .PHONY: run test lint clean
 
 $(STAMP): pyproject.toml
@@ -12,12 +16,17 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+
 ## Start the service on the embedded defaults (SQLite, in-process rooms, generated dev secrets).
 run: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory app/web/node_modules/.package-lock.json; \
+	else echo "npm not found: the demo page at /demo/ will ask for 'npm ci' in app/web"; fi
 	$(BIN)/python wsgi.py
 
 ## Lint, then the whole suite twice: MariaDB + Redis, and the embedded SQLite + memory profile.
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	TEST_BACKEND=mariadb $(BIN)/pytest
@@ -27,4 +36,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output $(addsuffix /node_modules,$(NPM_DIRS))

@@ -10,7 +10,7 @@ from flask_migrate import upgrade
 from gevent import monkey
 
 # Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
-from app import message_queue, sockets  # noqa: F401
+from app import message_queue, sockets, web  # noqa: F401
 from app.api import BLUEPRINTS
 from app.api.limits import init_http_limits
 from app.cli import register_cli
@@ -137,6 +137,8 @@ def async_mode() -> str:
 def register_blueprints(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if app.config["DEMO_PAGE"]:
+        web.register(app)
 
 
 def prepare_embedded_database(app: Flask) -> None:

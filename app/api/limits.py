@@ -10,6 +10,8 @@
   limited together. Inbox calls without a valid token count on the per-address limit. CORS
   preflights of the inbox count on neither: a browser sends one before its authenticated calls
   and never with the token, so counting them per address would throttle those users together.
+- The demo page's files (``app.web``) are not limited, like ``/health``; its development token
+  endpoint is a blueprint of its own and counts on the per-address limit.
 
 The limiter is made per app rather than as a module singleton because Flask-Limiter keeps the
 first app's settings (defaults, key prefix) on the instance, and tests build many apps.
@@ -22,6 +24,7 @@ from flask_limiter import Limiter
 
 from app.api import health, inbox, metrics, webhook
 from app.security.proxy import client_address
+from app.web import bp as demo_page
 
 WEBHOOK_PATH = "/webhook/notify"
 
@@ -55,6 +58,7 @@ def init_http_limits(app: Flask) -> Limiter:
     limiter.init_app(app)
     limiter.exempt(health.bp)
     limiter.exempt(metrics.bp)
+    limiter.exempt(demo_page)  # static files; its token endpoint is another blueprint
     limiter.limit(
         webhook.webhook_rate_limit,
         key_func=webhook.key_bucket,
