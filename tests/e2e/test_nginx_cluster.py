@@ -39,9 +39,10 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, JWT_SECRET
 from tests.e2e import servers
 from tests.e2e.clients import CONNECT_TIMEOUT, Listener, wait_until
+from tests.e2e.test_js_client import needs_node, node_modules, run_suite  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 
@@ -450,3 +451,24 @@ def test_sticky_by_cookie_spreads_clients_over_processes_and_they_all_get_their_
         if line["route"] == to_second and "transport=polling" in line["request"]
     ]
     assert len(carol_polls) >= 3, carol_polls
+
+
+@needs_node
+@pytest.mark.usefixtures("node_modules")
+def test_the_javascript_suites_core_cases_pass_through_nginx(
+    balanced: Callable[..., Balanced],
+) -> None:
+    """The JS contract suite and the seed README's snippet, with ``socket.io-client`` connecting
+    through nginx (polling upgrading to websocket, and websocket only); the suite's
+    cross-process case puts its second socket on the other process directly."""
+    cluster = balanced()
+    run_suite(
+        {
+            "NOTIFY_URL": cluster.url,
+            "NOTIFY_URL_2": cluster.backends[1].url,
+            "NOTIFY_JWT_SECRET": JWT_SECRET,
+            "NOTIFY_API_KEY": API_KEY,
+        },
+        files=["contract.test.mjs", "seed_snippet.test.mjs"],
+    )
+    assert any(line["status"] == "101" for line in cluster.upgrades())
