@@ -20,6 +20,7 @@ from app.observability.logging import configure_logging
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
+from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
 from config import load_config
@@ -79,6 +80,7 @@ def register_extensions(app: Flask) -> None:
     init_redis(app)
     init_presence(app)
     init_socket_limits(app)
+    init_send_batchers(app)
     init_connection_logs(app)
     init_http_limits(app)
     app.after_request(retry_after_only_when_limited)

@@ -7,6 +7,7 @@ connection; python-socketio then reconnects with backoff.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import socketio as python_socketio
 from flask import Flask
@@ -14,13 +15,45 @@ from flask import Flask
 from app.extensions import socketio
 
 SUBSCRIBE_WAIT_SECONDS = 5.0
+#: Key of a published message that carries several emits (see ``BatchingRedisManager``).
+BATCH = "notify_batch"
+
+
+class BatchingRedisManager(python_socketio.RedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, plus ``emit_many``: many room emits, one PUBLISH.
+
+    Each emit goes to this process's sockets at once, as ``emit`` does, and the other processes
+    get all of them in one message (``method: emit`` with the list under ``BATCH``), instead of a
+    Redis round trip per emit. Messages of the standard manager (a write-only emitter in another
+    program) are handled as before.
+    """
+
+    def emit_many(self, event: str, items: list[tuple[Any, str]], namespace: str = "/") -> None:
+        """Emit ``event`` with each ``(data, room)`` of ``items``, in order, on every process."""
+        messages = [
+            {"event": event, "data": [data], "namespace": namespace, "room": room}
+            for data, room in items
+        ]
+        for message in messages:
+            super()._handle_emit(message)
+        if messages:
+            self._publish({"method": "emit", BATCH: messages, "host_id": self.host_id})
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        batch = message.get(BATCH)
+        if isinstance(batch, list):
+            for item in batch:
+                if isinstance(item, dict):
+                    super()._handle_emit(item)
+            return
+        super()._handle_emit(message)
 
 
 def build(app: Flask) -> python_socketio.RedisManager | None:
     url = app.config["REDIS_URL"]
     if not url or not app.config["MESSAGE_QUEUE"]:
         return None
-    return python_socketio.RedisManager(
+    return BatchingRedisManager(
         url,
         channel=f"{app.config['REDIS_PREFIX']}:socketio",
         redis_options={

@@ -86,19 +86,24 @@ class Notification(db.Model):  # type: ignore[name-defined,misc]
     read_at: so.Mapped[datetime | None] = so.mapped_column(Timestamp)
 
     def to_dict(self) -> NotificationDict:
-        """The wire form (camelCase, ISO-8601 UTC): the only serializer of a notification."""
-        return {
-            "id": self.id,
-            "recipientId": self.recipient_id,
-            "senderId": self.sender_id,
-            "type": self.type,
-            "message": self.message,
-            "data": self.data,
-            "status": Status(self.status).value,
-            "createdAt": iso(self.created_at),
-            "deliveredAt": iso(self.delivered_at),
-            "readAt": iso(self.read_at),
-        }
+        return notification_dict(self)
+
+
+def notification_dict(row: Any) -> NotificationDict:
+    """The wire form (camelCase, ISO-8601 UTC) of a ``Notification`` or a row of its table: the
+    only serializer of a notification."""
+    return {
+        "id": row.id,
+        "recipientId": row.recipient_id,
+        "senderId": row.sender_id,
+        "type": row.type,
+        "message": row.message,
+        "data": row.data,
+        "status": Status(row.status).value,
+        "createdAt": iso(row.created_at),
+        "deliveredAt": iso(row.delivered_at),
+        "readAt": iso(row.read_at),
+    }
 
 
 class ConnectionEvent(StrEnum):

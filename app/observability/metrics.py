@@ -7,14 +7,12 @@ see the README's "Observability" section for why there is no multiprocess mode.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from flask import g, has_app_context, has_request_context, request
+from flask import has_request_context, request
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 if TYPE_CHECKING:
-    from app.models import Notification, NotificationDict
     from app.services.presence import Presence
 
 # ``*_created`` series would double the text output; Prometheus does not need them.
@@ -69,9 +67,6 @@ for _scope in ("http", "socket_event", "socket_connect"):
 for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
     AUTH_REFUSALS.labels(code=_code)
 
-#: ``g`` key of the commit times of the notifications stored in the current request or event.
-COMMITTED_AT = "notify_committed_at"
-
 
 def entry_point() -> str:
     """Where the current work came in: ``socket`` in a Socket.IO event, the blueprint's name
@@ -83,25 +78,20 @@ def entry_point() -> str:
     return request.blueprint or "http"
 
 
-def notifications_stored(rows: Sequence[Notification]) -> None:
-    """Called right after ``rows`` were committed: counts them and notes the time, so that
-    their live push can observe the delivery latency (kept on ``g``: it lives as long as the
-    request or event that stored them)."""
-    NOTIFICATIONS_STORED.labels(entry=entry_point()).inc(len(rows))
-    if has_app_context():
-        committed_at = g.setdefault(COMMITTED_AT, {})
-        now = time.perf_counter()
-        for row in rows:
-            committed_at[row.id] = now
+def notifications_stored(count: int, entry: str) -> None:
+    """Called right after ``count`` notifications that came in at ``entry`` were committed."""
+    NOTIFICATIONS_STORED.labels(entry=entry).inc(count)
 
 
-def notification_pushed(notification: NotificationDict) -> None:
-    """Called after a live push: counts it delivered and observes commit → emit."""
-    NOTIFICATIONS_DELIVERED.labels(entry=entry_point()).inc()
-    stored = g.get(COMMITTED_AT, {}) if has_app_context() else {}
-    committed_at = stored.pop(notification["id"], None)
-    if committed_at is not None:
-        DELIVERY_LATENCY.observe(time.perf_counter() - committed_at)
+def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
+    """Called after a live push of ``count`` notifications committed at ``committed_at``
+    (``time.perf_counter()``): counts them delivered and observes commit → emit."""
+    if not count:
+        return
+    NOTIFICATIONS_DELIVERED.labels(entry=entry).inc(count)
+    latency = time.perf_counter() - committed_at
+    for _ in range(count):
+        DELIVERY_LATENCY.observe(latency)
 
 
 def notifications_replayed(replayed: int, delivered: int) -> None:

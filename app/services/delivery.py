@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.extensions import socketio
+from app.message_queue import BatchingRedisManager
 from app.models import NotificationDict
-from app.observability import metrics
 
 NEW_NOTIFICATION = "new_notification"
 NOTIFICATION_READ = "notification_read"
@@ -23,10 +23,17 @@ def user_room(user_id: str) -> str:
 
 
 def push(notifications: Iterable[NotificationDict]) -> None:
-    """Emit each notification to every socket of its recipient, on every process."""
-    for notification in notifications:
-        socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
-        metrics.notification_pushed(notification)
+    """Emit each notification to every socket of its recipient, on every process, in order.
+
+    With the Redis message queue all of them reach the other processes in one PUBLISH.
+    """
+    items = [(n, user_room(n["recipientId"])) for n in notifications]
+    manager = socketio.server.manager if socketio.server else None
+    if isinstance(manager, BatchingRedisManager):
+        manager.emit_many(NEW_NOTIFICATION, items)
+        return
+    for notification, room in items:
+        socketio.emit(NEW_NOTIFICATION, notification, to=room)
 
 
 def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:

@@ -7,18 +7,20 @@ The ``send_notification`` socket handler calls ``submit`` (one recipient); the w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ServiceUnavailable, ValidationError
 from app.extensions import db
-from app.models import Notification, NotificationDict, Status, utcnow
+from app.models import Notification, NotificationDict, Status, iso, utcnow
 from app.observability import metrics
-from app.services import delivery, idempotency
+from app.services import delivery, idempotency, storage
+from app.services.batching import Batcher, HeldConnection
 from app.services.idempotency import Answer
 from app.services.presence import presence
 from app.services.transactions import transaction
@@ -32,9 +34,36 @@ from app.services.validation import (
 
 log = logging.getLogger(__name__)
 MAX_READ_IDS = 1000
-#: Rows per INSERT statement of a batch: a 1000-recipient send with the longest message and data
-#: stays a few MB per statement, well under MariaDB's max_allowed_packet (16 MiB by default).
-INSERT_PAGE_SIZE = 100
+#: Sends (each of 1 to 1000 rows) one worker stores or delivers together.
+MAX_BATCH = 256
+EXTENSION_KEY = "notify.send_batchers"
+
+
+class Stored(NamedTuple):
+    """Notifications just committed, waiting for their live push."""
+
+    notifications: list[NotificationDict]
+    entry: str
+    committed_at: float
+
+
+class SendBatchers(NamedTuple):
+    """This app's two workers: one stores sends, the other delivers what was stored."""
+
+    store: Batcher[tuple[NewSend, str | None], list[NotificationDict]]
+    deliver: Batcher[Stored, None]
+
+
+def init_send_batchers(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = SendBatchers(
+        Batcher(app, "store-sends", _store_batch, MAX_BATCH),
+        Batcher(app, "deliver-sends", _deliver_batch, MAX_BATCH),
+    )
+
+
+def _batchers() -> SendBatchers:
+    batchers: SendBatchers = current_app.extensions[EXTENSION_KEY]
+    return batchers
 
 
 def submit(raw: object, *, sender_id: str | None) -> NotificationDict:
@@ -46,14 +75,24 @@ def submit(raw: object, *, sender_id: str | None) -> NotificationDict:
     registered before it is in the room and gets the live push. Only after the push is the row
     marked ``delivered``; if that second commit fails the row stays ``pending`` and is replayed
     later (a duplicate, which the contract allows and clients drop by id).
+
+    Concurrent sends share these steps (``services.batching``): one INSERT and COMMIT for all
+    sends queued meanwhile, then one presence round trip, one PUBLISH and one UPDATE for them;
+    each caller returns once its own rows are committed and pushed.
     """
     new = validate_notification(raw, current_app.config["MAX_MESSAGE_LENGTH"])
     send = NewSend((new.recipient_id,), new.message, new.type, new.data, batch=False)
-    with transaction():
-        rows = store(send, sender_id)
-    metrics.notifications_stored(rows)
-    deliver(rows)
-    return rows[0].to_dict()
+    return store_and_deliver(send, sender_id)[0]
+
+
+def store_and_deliver(send: NewSend, sender_id: str | None) -> list[NotificationDict]:
+    """Commit ``send``'s rows (with other sends of the moment), then deliver them."""
+    entry = metrics.entry_point()
+    batchers = _batchers()
+    stored = batchers.store.run((send, sender_id))
+    metrics.notifications_stored(len(stored), entry)
+    batchers.deliver.run(Stored(stored, entry, time.perf_counter()))
+    return stored
 
 
 def submit_many(
@@ -67,8 +106,8 @@ def submit_many(
     returns the answer: 201 with ``{success, notification}``, or ``{success, notifications}`` in
     the order the recipients were given (a repeated id counts once).
 
-    Every row goes in with multi-row INSERTs in one transaction: all are stored, or none. The
-    order of storing and delivering is ``submit``'s, with one presence round trip for all.
+    Every row of a send is committed in one transaction: all are stored, or none. The order of
+    storing and delivering is ``submit``'s.
 
     With ``idempotency_key_header`` (the ``Idempotency-Key`` value; ``owner`` is the API key's
     id) a repeat of the same body within 24 hours gets the first answer and stores nothing, and
@@ -77,11 +116,7 @@ def submit_many(
     key = idempotency_key(idempotency_key_header)
     send = validate_send(raw, current_app.config["MAX_MESSAGE_LENGTH"])
     if key is None:
-        with transaction():
-            rows = store(send, sender_id)
-        metrics.notifications_stored(rows)
-        deliver(rows)
-        return answer_for(send, rows)
+        return answer_for(send, store_and_deliver(send, sender_id))
     claim = idempotency.Claim(owner, key, idempotency.fingerprint(require_object(raw)))
     for _attempt in range(idempotency.ATTEMPTS):
         earlier = idempotency.earlier_answer(claim)
@@ -89,68 +124,94 @@ def submit_many(
             return earlier
         try:
             with transaction():
-                rows = store(send, sender_id)
-                idempotency.reserve(claim, answer_for(send, rows))
+                stored = storage.insert(db.session.connection(), _values(send, sender_id))
+                idempotency.reserve(claim, answer_for(send, stored))
         except idempotency.Taken:
             continue  # another request with this key committed first: its answer is ours
-        metrics.notifications_stored(rows)
-        deliver(rows)
-        answer = answer_for(send, rows)
+        entry = metrics.entry_point()
+        metrics.notifications_stored(len(stored), entry)
+        _batchers().deliver.run(Stored(stored, entry, time.perf_counter()))
+        answer = answer_for(send, stored)
         idempotency.complete(claim, answer)
         return answer
     raise ServiceUnavailable(message="The request could not be completed; try it again.")
 
 
-def store(send: NewSend, sender_id: str | None) -> list[Notification]:
-    """Insert one pending row per recipient in the caller's transaction; returns them in the
-    order of ``send.recipient_ids``.
+def _values(send: NewSend, sender_id: str | None) -> list[dict[str, Any]]:
+    return storage.row_values(send, sender_id, utcnow())
 
-    INSERT ... RETURNING (MariaDB 10.5+, SQLite 3.35+) gives the ids and every column back
-    without a second query. RETURNING does not promise row order, so rows are matched to their
-    recipients, which are distinct.
+
+def _store_batch(
+    held: HeldConnection, sends: Sequence[tuple[NewSend, str | None]]
+) -> list[list[NotificationDict] | BaseException]:
+    """One transaction for every send of the batch, each send's rows in order.
+
+    If it fails for a reason other than the database being unavailable, each send is tried
+    alone, so that one send's problem is not another's.
     """
+    values = [_values(send, sender) for send, sender in sends]
+    try:
+        with held.transaction() as connection:
+            stored = storage.insert(connection, [row for rows in values for row in rows])
+    except ServiceUnavailable:
+        raise
+    except Exception as error:
+        if len(sends) == 1:
+            return [error]
+        return [_store_batch(held, [send])[0] for send in sends]
+    answers: list[list[NotificationDict] | BaseException] = []
+    for rows in values:
+        answers.append(stored[: len(rows)])
+        stored = stored[len(rows) :]
+    return answers
+
+
+def _deliver_batch(held: HeldConnection, batch: Sequence[Stored]) -> list[None]:
+    """Push the stored notifications whose recipients are online (one presence round trip and
+    one PUBLISH for the batch), then record them delivered in one UPDATE.
+
+    Recording after pushing means a crash in between leaves rows pending, to be pushed again:
+    a duplicate, never a loss. A failed UPDATE only leaves them pending too (logged).
+    """
+    everything = [n for stored in batch for n in stored.notifications]
+    online = presence().online(n["recipientId"] for n in everything)
     now = utcnow()
-    values = [
-        {
-            "recipient_id": recipient,
-            "sender_id": sender_id,
-            "type": send.type,
-            "message": send.message,
-            "data": send.data,
-            "status": Status.PENDING,
-            "created_at": now,
-        }
-        for recipient in send.recipient_ids
-    ]
-    statement = (
-        sa.insert(Notification)
-        .returning(Notification)
-        .execution_options(insertmanyvalues_page_size=INSERT_PAGE_SIZE)
-    )
-    by_recipient = {row.recipient_id: row for row in db.session.scalars(statement, values)}
-    return [by_recipient[recipient] for recipient in send.recipient_ids]
-
-
-def answer_for(send: NewSend, rows: Sequence[Notification]) -> Answer:
-    """The webhook's 201 body for the stored ``rows``, as they are now."""
-    if send.batch:
-        return Answer(201, {"success": True, "notifications": [row.to_dict() for row in rows]})
-    return Answer(201, {"success": True, "notification": rows[0].to_dict()})
-
-
-def deliver(rows: Sequence[Notification]) -> None:
-    """Push stored rows whose recipients are online, then record them as delivered."""
-    online = presence().online(row.recipient_id for row in rows)
-    pushed = [row for row in rows if row.recipient_id in online]
+    delivered_at = iso(now)
+    pushed: list[NotificationDict] = []
+    counts: list[int] = []
+    for stored in batch:
+        before = len(pushed)
+        for notification in stored.notifications:
+            if notification["recipientId"] in online:
+                notification["status"] = Status.DELIVERED.value
+                notification["deliveredAt"] = delivered_at
+                pushed.append(notification)
+        counts.append(len(pushed) - before)
     if pushed:
-        _push_then_record(pushed, pushed, delivery.push)
+        delivery.push(pushed)
+        for stored, count in zip(batch, counts, strict=True):
+            metrics.notifications_pushed(count, stored.entry, stored.committed_at)
+        try:
+            with held.transaction() as connection:
+                storage.record_delivered(connection, [n["id"] for n in pushed], now)
+        except ServiceUnavailable:
+            log.warning("could not record %d notifications as delivered", len(pushed))
+    return [None for _ in batch]
+
+
+def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:
+    """The webhook's 201 body for the ``stored`` notifications, as they are now."""
+    if send.batch:
+        return Answer(201, {"success": True, "notifications": [dict(n) for n in stored]})
+    return Answer(201, {"success": True, "notification": dict(stored[0])})
 
 
 def replay(user_id: str, last_id: int | None, sid: str) -> int:
     """Push to one socket what its user missed, oldest first; returns how many were pushed.
 
     With ``last_id``: every notification of the user newer than it. Without: every pending one.
-    Pending ones pushed here become ``delivered``.
+    Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
+    ``_deliver_batch``.
     """
     limit = current_app.config["REPLAY_LIMIT"]
     query = sa.select(Notification).where(Notification.recipient_id == user_id)
@@ -160,42 +221,20 @@ def replay(user_id: str, last_id: int | None, sid: str) -> int:
         query = query.where(Notification.status == Status.PENDING)
     with transaction():
         rows = db.session.scalars(query.order_by(Notification.id).limit(limit)).all()
-    pending = [row for row in rows if row.status == Status.PENDING]
-    _push_then_record(rows, pending, lambda items: delivery.push_to_socket(sid, items))
-    metrics.notifications_replayed(len(rows), len(pending))
-    return len(rows)
-
-
-def _push_then_record(
-    rows: Sequence[Notification],
-    pending: Sequence[Notification],
-    push: Callable[[Iterable[NotificationDict]], None],
-) -> None:
-    """Push ``rows`` (``pending`` ones shown as delivered), then record ``pending`` as delivered.
-
-    Recording after pushing means a crash in between leaves rows pending, to be pushed again:
-    a duplicate, never a loss. The UPDATE only moves pending rows, so one read meanwhile stays read.
-    """
     now = utcnow()
+    pending = [row for row in rows if row.status == Status.PENDING]
     for row in pending:  # changed in memory only: the session must not write them again
         set_committed_value(row, "status", Status.DELIVERED)
         set_committed_value(row, "delivered_at", now)
-    push(row.to_dict() for row in rows)
-    if not pending:
-        return
-    try:
-        with transaction():
-            db.session.execute(
-                sa.update(Notification)
-                .where(
-                    Notification.id.in_([row.id for row in pending]),
-                    Notification.status == Status.PENDING,
-                )
-                .values(status=Status.DELIVERED, delivered_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    except ServiceUnavailable:
-        log.warning("could not record %d notifications as delivered", len(pending))
+    delivery.push_to_socket(sid, (row.to_dict() for row in rows))
+    metrics.notifications_replayed(len(rows), len(pending))
+    if pending:
+        try:
+            with transaction():
+                storage.record_delivered(db.session.connection(), [row.id for row in pending], now)
+        except ServiceUnavailable:
+            log.warning("could not record %d notifications as delivered", len(pending))
+    return len(rows)
 
 
 def parse_read_request(raw: object) -> list[int] | None:

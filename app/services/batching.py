@@ -1,0 +1,164 @@
+"""Group commit: concurrent callers share one worker's transaction instead of one each.
+
+Each ``Batcher`` owns one worker (a greenlet under gevent, a thread otherwise) and one database
+connection. A caller hands it an item and waits; the worker takes every item queued by then (up
+to ``max_items``) and handles them together: one INSERT and one COMMIT for many sends, instead
+of a pool checkout, a pre-ping, the statement, a COMMIT and a reset per send. Under light load a
+batch is one item and the only cost is a context switch; under load batches grow by themselves,
+with no timer and no added wait. Callers still return only after their own work is committed,
+so nothing is acknowledged before it is stored.
+
+The worker ends after ``IDLE_EXIT`` seconds without work (releasing its connection and its app),
+and the next caller starts a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask
+
+from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+IDLE_EXIT = 5.0
+#: A held connection idle this long is returned to the pool and a pre-pinged one taken instead.
+IDLE_RECHECK = 10.0
+
+
+@dataclass(slots=True)
+class Job(Generic[T, R]):
+    item: T
+    done: threading.Event = field(default_factory=threading.Event)
+    result: R | None = None
+    error: BaseException | None = None
+
+
+class HeldConnection:
+    """The worker's own connection, reused across batches while it is in use.
+
+    Any error discards it (a broken connection is never reused); one idle for ``IDLE_RECHECK``
+    seconds, or older than the pool's ``pool_recycle``, is replaced by a fresh checkout, which
+    the pool pre-pings.
+    """
+
+    def __init__(self, engine: sa.Engine, recycle: float) -> None:
+        self.engine = engine
+        self.recycle = recycle
+        self.connection: sa.Connection | None = None
+        self.opened = self.used = 0.0
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A transaction committed on exit; an unreachable database is a ServiceUnavailable."""
+        now = time.monotonic()
+        if self.connection is not None and (
+            now - self.used > IDLE_RECHECK or now - self.opened > self.recycle
+        ):
+            self.release()
+        try:
+            if self.connection is None:
+                self.connection = self.engine.connect()
+                self.opened = now
+            with self.connection.begin():
+                yield self.connection
+        except DATABASE_UNAVAILABLE as error:
+            self.release()
+            log.error("database unavailable: %s", type(error).__name__)
+            raise ServiceUnavailable() from error
+        except BaseException:
+            self.release()
+            raise
+        finally:
+            self.used = time.monotonic()
+
+    def release(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is gone
+                log.debug("closing a held connection failed", exc_info=True)
+
+
+#: ``handle(connection, items)`` returns one result per item, in order; an exception as a result
+#: fails only that item's caller.
+Handler = Callable[[HeldConnection, Sequence[T]], Sequence[Any]]
+
+
+class Batcher(Generic[T, R]):
+    """Runs ``handle`` over batches of items on one worker; ``run(item)`` waits for its result."""
+
+    def __init__(self, app: Flask, name: str, handle: Handler[T], max_items: int) -> None:
+        self.app = app
+        self.name = name
+        self.handle = handle
+        self.max_items = max_items
+        self._jobs: deque[Job[T, R]] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def run(self, item: T) -> R:
+        job: Job[T, R] = Job(item)
+        with self._lock:
+            self._jobs.append(job)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._worker.start()
+        self._wake.set()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def _work(self) -> None:
+        with self.app.app_context():
+            options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+            held = HeldConnection(db.engine, options.get("pool_recycle", 3600))
+            try:
+                while self._next_batches(held):
+                    pass
+            finally:
+                held.release()
+
+    def _next_batches(self, held: HeldConnection) -> bool:
+        """Handle everything queued; False when the worker should end (idle, nothing queued)."""
+        if not self._wake.wait(IDLE_EXIT):
+            with self._lock:
+                if not self._jobs:
+                    self._worker = None
+                    return False
+        self._wake.clear()
+        while self._jobs:
+            batch = [self._jobs.popleft() for _ in range(min(self.max_items, len(self._jobs)))]
+            self._finish(batch, held)
+        return True
+
+    def _finish(self, batch: list[Job[T, R]], held: HeldConnection) -> None:
+        try:
+            results = self.handle(held, [job.item for job in batch])
+        except ServiceUnavailable:
+            results = [ServiceUnavailable() for _ in batch]
+        except BaseException as error:  # noqa: BLE001 - every caller must be answered
+            log.error("%s: batch of %d failed", self.name, len(batch), exc_info=error)
+            results = [error for _ in batch]
+        for job, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                job.error = result
+            else:
+                job.result = result
+            job.done.set()
