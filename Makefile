@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 NPM_DIRS := app/web tests/e2e/js tests/e2e/browser
 NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) $(NPM_STAMPS)
 	$(BIN)/ruff format --check .
 	TEST_BACKEND=mariadb $(BIN)/pytest
 	TEST_BACKEND=embedded $(BIN)/pytest -m "not mariadb"
+
+## Ours vs the Node peer on MariaDB + Redis (a few minutes); writes bench/RESULTS.md.
+bench: $(STAMP)
+	bash bench/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -162,6 +162,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     original = error.get_response()
     retry_after = None
     if status == 429:
+        g.notify_rate_limited = True  # app.api.limits writes the RateLimit-* headers now
         retry_after = int(original.headers.get("Retry-After", "1") or 1)
     message = None if code is not ErrorCode.VALIDATION_ERROR else "The request is not valid."
     return _json_response(

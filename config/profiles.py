@@ -35,6 +35,8 @@ class BaseConfig:
         self.JWT_LEEWAY = read.integer("JWT_LEEWAY", 10)
         self.DATABASE_URL = database_url(read)
         self.DB_POOL_LIMIT = read.integer("DB_POOL_LIMIT", 10, minimum=1)
+        #: Redis connections of a process (presence, limits, health); more callers wait.
+        self.REDIS_POOL_LIMIT = read.integer("REDIS_POOL_LIMIT", 50, minimum=1)
         self.REDIS_URL = read.text("REDIS_URL") or None
         self.REDIS_PREFIX = read.text("REDIS_PREFIX", DEFAULT_REDIS_PREFIX)
         #: Off only for Flask-SocketIO's test client, which refuses a message queue; presence

@@ -15,18 +15,43 @@
 
 The limiter is made per app rather than as a module singleton because Flask-Limiter keeps the
 first app's settings (defaults, key prefix) on the instance, and tests build many apps.
+
+The ``RateLimit-*`` headers are written on 429 responses only (``HeadersOn429Limiter``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_limiter import Limiter
+from typing import Any
+
+import flask_limiter
+from flask import Flask, g, has_request_context, request
 
 from app.api import health, inbox, metrics, webhook
 from app.security.proxy import client_address
 from app.web import bp as demo_page
 
 WEBHOOK_PATH = "/webhook/notify"
+#: ``g`` flag set by the error handler on a 429 response.
+RATE_LIMITED = "notify_rate_limited"
+
+
+class HeadersOn429Limiter(flask_limiter.Limiter):
+    """Flask-Limiter, writing ``RateLimit-*`` and ``Retry-After`` on 429 responses only.
+
+    The contract asks for them on a 429. On every response they cost a second storage round
+    trip per request (the window's reset time, read after the hit), which on the webhook was a
+    fifth of the worker's time under load (see bench/PROFILE.md). Flask-Limiter reads this
+    attribute when it would add the headers, after the error handler has flagged a 429.
+    """
+
+    @property
+    def _headers_enabled(self) -> Any:
+        wanted = self._headers_wanted
+        return wanted and has_request_context() and bool(g.get(RATE_LIMITED, False))
+
+    @_headers_enabled.setter
+    def _headers_enabled(self, value: bool | None) -> None:
+        self._headers_wanted = value
 
 
 def authenticated_traffic() -> bool:
@@ -48,13 +73,13 @@ def exempt_from_address_limit() -> bool:
     return authenticated_traffic() or inbox_preflight()
 
 
-def init_http_limits(app: Flask) -> Limiter:
+def init_http_limits(app: Flask) -> flask_limiter.Limiter:
     config = app.config
     per_window = f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
     config["RATELIMIT_DEFAULT"] = per_window
     config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = exempt_from_address_limit
     config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
-    limiter = Limiter(key_func=client_address)
+    limiter = HeadersOn429Limiter(key_func=client_address)
     limiter.init_app(app)
     limiter.exempt(health.bp)
     limiter.exempt(metrics.bp)

@@ -81,6 +81,22 @@ def test_valid_webhook_keys_are_limited_per_key_not_by_the_anonymous_limit(
     assert "Retry-After" not in client.get("/health").headers
 
 
+def test_rate_limit_headers_are_written_on_429_only(make_app: Callable[..., Any]) -> None:
+    """Reading the window for the headers costs a storage round trip: only 429s carry them."""
+    client = make_app(WEBHOOK_RATE_LIMIT="2/minute").test_client()
+    answers = [webhook(client, {"recipientId": "u", "message": "m"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    for accepted in answers[:2]:
+        assert not {"RateLimit-Limit", "RateLimit-Remaining", "Retry-After"} & set(
+            accepted.headers.keys()
+        )
+    limited = answers[2]
+    assert limited.headers["RateLimit-Limit"] == "2"
+    assert limited.headers["RateLimit-Remaining"] == "0"
+    assert int(limited.headers["RateLimit-Reset"]) > 0
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+
+
 def test_client_address_ignores_x_forwarded_for_unless_proxies_are_trusted(
     make_app: Callable[..., Any],
 ) -> None:

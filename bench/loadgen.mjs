@@ -1,0 +1,458 @@
+// Load generator for any server that implements the contract subset that notify-server and
+// the Node peer share: JWT (HS256) in `auth.token`, `new_notification`, `send_notification` with
+// ack, `POST /webhook/notify` with `X-API-Key`. One Node process (it shares the machine's cores
+// with the server under test). Every scenario is bounded in time and count.
+//
+//   node loadgen.mjs <scenario> --url http://127.0.0.1:3300 --secret S --key K [--pids 1,2]
+//        [--url2 http://127.0.0.1:3301] [--label ours]
+//
+// scenarios: connect, latency, throughput, socket, fanout, batch, two
+// Prints one JSON object (the measurements) on stdout; progress goes to stderr.
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import { performance } from "node:perf_hooks";
+import { io } from "socket.io-client";
+
+// ---- arguments -------------------------------------------------------------------------------
+const [scenario, ...rest] = process.argv.slice(2);
+const opt = {};
+for (let i = 0; i < rest.length; i += 2) opt[rest[i].replace(/^--/, "")] = rest[i + 1];
+const URL1 = opt.url;
+const URL2 = opt.url2;
+const SECRET = opt.secret;
+const API_KEY = opt.key;
+const PIDS = (opt.pids || "").split(",").filter(Boolean).map(Number);
+const RUN = opt.run || crypto.randomBytes(3).toString("hex"); // user ids are unique per run
+const log = (...args) => console.error(`[${opt.label || "bench"} ${scenario}]`, ...args);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+// ---- JWT HS256 with node:crypto --------------------------------------------------------------
+const b64url = (value) => Buffer.from(value).toString("base64url");
+function sign(sub) {
+  const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const iat = Math.floor(Date.now() / 1000);
+  const payload = b64url(JSON.stringify({ sub, iat, exp: iat + 3600 }));
+  const mac = crypto.createHmac("sha256", SECRET).update(`${header}.${payload}`).digest("base64url");
+  return `${header}.${payload}.${mac}`;
+}
+
+// ---- server memory ---------------------------------------------------------------------------
+function rssKb(pids = PIDS) {
+  let total = 0;
+  for (const pid of pids) {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    total += Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
+  }
+  return total;
+}
+
+// ---- receipts --------------------------------------------------------------------------------
+// Every message the generator sends is "bench:<seq>"; sentAt[seq] is when its request left.
+const sentAt = new Map();
+const acked = new Set(); // seqs the server accepted (201 / ack success)
+const receipts = new Map(); // seq -> number of sockets that received it
+const latencies = []; // ms, first receipt of each seq
+let received = 0;
+let receiveWindowEnd = Infinity;
+let receivedInWindow = 0;
+
+function onNotification(n) {
+  const text = n && typeof n.message === "string" ? n.message : "";
+  if (!text.startsWith("bench:")) return;
+  const seq = Number(text.slice(6));
+  const t = now();
+  received += 1;
+  if (t <= receiveWindowEnd) receivedInWindow += 1;
+  const count = receipts.get(seq) || 0;
+  receipts.set(seq, count + 1);
+  if (count === 0 && sentAt.has(seq)) latencies.push(t - sentAt.get(seq));
+}
+
+let nextSeq = 1;
+
+// ---- clients ---------------------------------------------------------------------------------
+function connectOne(url, user, timeoutMs) {
+  return new Promise((resolve) => {
+    const socket = io(url, {
+      transports: ["websocket"],
+      forceNew: true,
+      reconnection: false,
+      timeout: timeoutMs,
+      auth: { token: sign(user) },
+    });
+    const done = (ok, why) => {
+      socket.off("connect");
+      socket.off("connect_error");
+      if (!ok) socket.close();
+      resolve({ ok, socket, why });
+    };
+    socket.on("new_notification", onNotification);
+    socket.once("connect", () => done(true));
+    socket.once("connect_error", (err) => done(false, err?.message || "error"));
+  });
+}
+
+/** Connect users[i] to urlOf(i), at most `parallel` handshakes at once, within `deadlineMs`. */
+async function connectMany(users, { urlOf = () => URL1, parallel = 200, deadlineMs = 60_000 } = {}) {
+  const sockets = [];
+  const connectedUsers = [];
+  const failures = {};
+  let failed = 0;
+  let index = 0;
+  const start = now();
+  const worker = async () => {
+    while (index < users.length && now() - start < deadlineMs) {
+      const i = index++;
+      const result = await connectOne(urlOf(i), users[i], 20_000);
+      if (result.ok) {
+        sockets.push(result.socket);
+        connectedUsers.push(users[i]);
+      }
+      else {
+        failed += 1;
+        failures[result.why] = (failures[result.why] || 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  const seconds = (now() - start) / 1000;
+  failed += users.length - sockets.length - failed; // not attempted before the deadline
+  return { sockets, connectedUsers, failed, failures, seconds, rate: sockets.length / seconds };
+}
+
+async function closeAll(sockets) {
+  for (const socket of sockets) socket.close();
+  await sleep(1500);
+}
+
+const users = (prefix, n) => Array.from({ length: n }, (_, i) => `${RUN}-${prefix}-${i}`);
+
+// ---- HTTP ------------------------------------------------------------------------------------
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+
+function post(url, body) {
+  return new Promise((resolve) => {
+    const data = JSON.stringify(body);
+    const req = http.request(
+      `${url}/webhook/notify`,
+      {
+        method: "POST",
+        agent,
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data), "X-API-Key": API_KEY },
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error("timeout")));
+    req.on("error", (err) => resolve({ status: 0, body: err.message }));
+    req.end(data);
+  });
+}
+
+const httpErrors = {};
+async function webhook(url, recipientId) {
+  const seq = nextSeq++;
+  sentAt.set(seq, now());
+  const res = await post(url, { recipientId, message: `bench:${seq}` });
+  if (res.status === 201) acked.add(seq);
+  else httpErrors[res.status] = (httpErrors[res.status] || 0) + 1;
+  return res.status;
+}
+
+// ---- statistics ------------------------------------------------------------------------------
+function pct(values, p) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const round = (x, d = 1) => (x === null || x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+/** Wait until every acked seq reached `perSeq` sockets, or `maxMs` passed. */
+async function drain(perSeq = 1, maxMs = 5000) {
+  const end = now() + maxMs;
+  const missing = () => [...acked].filter((s) => (receipts.get(s) || 0) < perSeq).length;
+  while (now() < end && missing() > 0) await sleep(50);
+  return missing();
+}
+
+function resetCounters() {
+  sentAt.clear();
+  acked.clear();
+  receipts.clear();
+  latencies.length = 0;
+  received = 0;
+  receivedInWindow = 0;
+  receiveWindowEnd = Infinity;
+  for (const k of Object.keys(httpErrors)) delete httpErrors[k];
+}
+
+// ---- scenarios -------------------------------------------------------------------------------
+async function scenarioConnect() {
+  const levels = (opt.levels || "1000,5000,10000").split(",").map(Number);
+  const out = [];
+  for (const n of levels) {
+    await sleep(1000);
+    const before = rssKb();
+    const r = await connectMany(users(`c${n}`, n), { parallel: Number(opt.parallel || 200) });
+    await sleep(2000); // let the server settle (log writers, GC)
+    const after = rssKb();
+    const row = {
+      clients: n,
+      connected: r.sockets.length,
+      failed: r.failed,
+      failures: r.failures,
+      seconds: round(r.seconds, 2),
+      connectsPerSec: round(r.rate, 0),
+      rssBeforeMB: round(before / 1024),
+      rssAfterMB: round(after / 1024),
+      kbPerSocket: r.sockets.length ? round((after - before) / r.sockets.length, 1) : null,
+    };
+    log(JSON.stringify(row));
+    out.push(row);
+    await closeAll(r.sockets);
+  }
+  return { levels: out };
+}
+
+async function withClients(n, fn, { split = false } = {}) {
+  const ids = users("u", n);
+  const c = await connectMany(ids, { urlOf: split ? (i) => (i % 2 ? URL2 : URL1) : () => URL1 });
+  if (c.failed) log(`${c.failed} clients failed to connect`, c.failures);
+  await sleep(1000);
+  try {
+    // Recipients are only users whose socket connected: an offline one's notification waits
+    // as pending by design, which is not a loss and not what these scenarios measure.
+    return await fn(c.connectedUsers, c);
+  } finally {
+    await closeAll(c.sockets);
+  }
+}
+
+const pick = (ids) => ids[Math.floor(Math.random() * ids.length)];
+
+async function scenarioLatency() {
+  const rates = (opt.rates || "200,500").split(",").map(Number);
+  const seconds = Number(opt.seconds || 10);
+  return withClients(1000, async (ids, c) => {
+    const out = [];
+    for (const rate of rates) {
+      resetCounters();
+      const total = rate * seconds;
+      const start = now();
+      const pending = [];
+      let sent = 0;
+      while (sent < total) {
+        const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1);
+        while (sent < due) {
+          pending.push(webhook(URL1, pick(ids)));
+          sent += 1;
+        }
+        await sleep(2);
+      }
+      const sendSeconds = (now() - start) / 1000;
+      await Promise.all(pending);
+      const lost = await drain(1, 5000);
+      const row = {
+        rate,
+        clients: c.sockets.length,
+        sent,
+        accepted: acked.size,
+        httpErrors: { ...httpErrors },
+        achievedRate: round(sent / sendSeconds, 0),
+        p50: round(pct(latencies, 50), 2),
+        p95: round(pct(latencies, 95), 2),
+        p99: round(pct(latencies, 99), 2),
+        max: round(Math.max(...latencies), 2),
+        lost,
+      };
+      log(JSON.stringify(row));
+      out.push(row);
+      await sleep(1000);
+    }
+    return { rates: out };
+  });
+}
+
+async function closedLoop(seconds, inFlight, sendOne) {
+  resetCounters();
+  const start = now();
+  receiveWindowEnd = start + seconds * 1000;
+  let okCount = 0;
+  const worker = async (w) => {
+    while (now() < receiveWindowEnd) if (await sendOne(w)) okCount += 1;
+  };
+  await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
+  const elapsed = (now() - start) / 1000;
+  const lost = await drain(1, 10_000);
+  return {
+    inFlight,
+    seconds: round(elapsed, 2),
+    accepted: acked.size,
+    acceptedPerSec: round(okCount / elapsed, 0),
+    deliveredPerSec: round(receivedInWindow / seconds, 0),
+    delivered: received,
+    httpErrors: { ...httpErrors },
+    p50: round(pct(latencies, 50), 2),
+    p99: round(pct(latencies, 99), 2),
+    lost,
+  };
+}
+
+async function scenarioThroughput({ split = false } = {}) {
+  const levels = (opt.inflight || "16,64").split(",").map(Number);
+  const seconds = Number(opt.seconds || 10);
+  return withClients(
+    1000,
+    async (ids) => {
+      const out = [];
+      for (const inFlight of levels) {
+        const row = await closedLoop(seconds, inFlight, async (w) => {
+          const url = split && w % 2 ? URL2 : URL1;
+          return (await webhook(url, pick(ids))) === 201;
+        });
+        log(JSON.stringify(row));
+        out.push(row);
+        await sleep(1000);
+      }
+      const best = out.reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
+      return { levels: out, best };
+    },
+    { split },
+  );
+}
+
+async function scenarioSocket() {
+  const levels = (opt.inflight || "64").split(",").map(Number);
+  const seconds = Number(opt.seconds || 10);
+  return withClients(1000, async (ids, c) => {
+    const out = [];
+    const ackErrors = {};
+    for (const inFlight of levels) {
+      const row = await closedLoop(seconds, inFlight, async (w) => {
+        const socket = c.sockets[(w * 7919 + nextSeq) % c.sockets.length];
+        const seq = nextSeq++;
+        sentAt.set(seq, now());
+        try {
+          const res = await socket.timeout(30_000).emitWithAck("send_notification", {
+            recipientId: pick(ids),
+            message: `bench:${seq}`,
+          });
+          if (res && res.success) {
+            acked.add(seq);
+            return true;
+          }
+          const code = res?.code || "unknown";
+          ackErrors[code] = (ackErrors[code] || 0) + 1;
+        } catch {
+          ackErrors.timeout = (ackErrors.timeout || 0) + 1;
+        }
+        return false;
+      });
+      row.ackErrors = { ...ackErrors };
+      log(JSON.stringify(row));
+      out.push(row);
+    }
+    return { levels: out, best: out.reduce((a, b) => (b.acceptedPerSec > a.acceptedPerSec ? b : a)) };
+  });
+}
+
+async function scenarioFanout() {
+  const sockets = 500;
+  const sends = Number(opt.sends || 100);
+  const user = `${RUN}-fan`;
+  const c = await connectMany(Array(sockets).fill(user), { parallel: 50 });
+  await sleep(1000);
+  resetCounters();
+  const start = now();
+  let index = 0;
+  const worker = async () => {
+    while (index < sends) {
+      index += 1;
+      await webhook(URL1, user);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const missing = await drain(c.sockets.length, 15_000);
+  const seconds = (now() - start) / 1000;
+  const expected = acked.size * c.sockets.length;
+  const result = {
+    sockets: c.sockets.length,
+    sends,
+    accepted: acked.size,
+    expectedReceipts: expected,
+    receipts: received,
+    seconds: round(seconds, 2),
+    socketDeliveriesPerSec: round(received / seconds, 0),
+    lost: expected - Math.min(expected, received),
+    seqsIncomplete: missing,
+  };
+  log(JSON.stringify(result));
+  await closeAll(c.sockets);
+  return result;
+}
+
+async function scenarioBatch() {
+  const rounds = Number(opt.rounds || 5);
+  return withClients(1000, async (ids) => {
+    resetCounters();
+    const probe = await post(URL1, { recipientIds: [ids[0]], message: "probe" });
+    if (probe.status !== 201) return { supported: false, status: probe.status };
+    let total = 0;
+    let lost = 0;
+    let seconds = 0;
+    const perRound = [];
+    for (let r = 0; r < rounds; r += 1) {
+      resetCounters();
+      const seq = nextSeq++;
+      const start = now();
+      const res = await post(URL1, { recipientIds: ids, message: `bench:${seq}` });
+      const stored = now();
+      if (res.status !== 201) return { supported: true, error: res.status, body: res.body.slice(0, 300) };
+      const end = now() + 15_000;
+      while (now() < end && (receipts.get(seq) || 0) < ids.length) await sleep(5);
+      const elapsed = (now() - start) / 1000;
+      const got = receipts.get(seq) || 0;
+      perRound.push({ responseMs: round(stored - start, 1), allDeliveredMs: round(elapsed * 1000, 1), got });
+      total += got;
+      lost += ids.length - got;
+      seconds += elapsed;
+      await sleep(500);
+    }
+    const result = {
+      supported: true,
+      recipients: ids.length,
+      rounds,
+      recipientsPerSec: round(total / seconds, 0),
+      perRound,
+      lost,
+    };
+    log(JSON.stringify(result));
+    return result;
+  });
+}
+
+const scenarios = {
+  connect: scenarioConnect,
+  latency: scenarioLatency,
+  throughput: () => scenarioThroughput(),
+  socket: scenarioSocket,
+  fanout: scenarioFanout,
+  batch: scenarioBatch,
+  two: () => scenarioThroughput({ split: true }),
+};
+
+const hardStop = setTimeout(() => {
+  log("scenario exceeded its time bound");
+  process.exit(2);
+}, Number(opt.limit || 120) * 1000);
+hardStop.unref();
+
+const result = await scenarios[scenario]();
+console.log(JSON.stringify({ scenario, label: opt.label, ...result }));
+process.exit(0);

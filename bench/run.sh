@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# One command for the whole benchmark: fresh databases, ours and the Node peer started on their
+# own ports with the same limits, every scenario against each in turn (same run, one after the
+# other), then bench/RESULTS.md. Needs MariaDB and Redis on 127.0.0.1, Node 20 + npm, .venv.
+#
+#   bench/run.sh                      # or: make bench
+#   PEER_DIR=/path/to/node-seed bench/run.sh
+#   PROFILE="throughput socket" bench/run.sh   # also py-spy records our worker in those scenarios
+#   TARGETS=ours SCENARIOS=batch bench/run.sh   # one server, some scenarios (RESULTS.md needs both)
+#
+# Everything is bounded: each scenario has a hard time limit in the load generator.
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$BENCH")"
+PEER_SRC="${PEER_DIR:-$ROOT/../shared/peers/node-seed}"
+WORK="${BENCH_WORK:-/tmp/notify-bench}"
+OUT="$WORK/out"
+DB_HOST=127.0.0.1
+OURS_PORT=3300
+PEER_PORT=3400
+SECRET="bench-jwt-secret-0123456789abcdef0123456789abcdef"
+KEY="bench-webhook-key-0123456789abcdef"
+BIG=100000000
+MYSQL=(mariadb -uroot -h"$DB_HOST")
+SCENARIOS_GIVEN="${SCENARIOS:-}"
+SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two}"
+# Which servers to measure (both for RESULTS.md; "ours" alone while working on a change).
+TARGETS="${TARGETS:-ours peer}"
+
+# 10,000 sockets need 10,000 descriptors on each side; raise the soft limit as far as allowed.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/*.log
+echo "work dir $WORK, fd limit $(ulimit -n)"
+
+# ---- preparation ----------------------------------------------------------------------------
+(cd "$BENCH" && npm ci --no-audit --no-fund --loglevel=error)
+rm -rf "$WORK/peer" && mkdir -p "$WORK/peer"
+cp "$PEER_SRC"/{package.json,package-lock.json,server.js,schema.sql} "$WORK/peer/"
+(cd "$WORK/peer" && npm ci --no-audit --no-fund --loglevel=error)
+
+"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS notify_bench; CREATE DATABASE notify_bench CHARACTER SET utf8mb4;
+                  DROP DATABASE IF EXISTS notify_bench_peer; CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4;"
+"${MYSQL[@]}" notify_bench_peer < "$WORK/peer/schema.sql"
+
+# Both servers: production profile, the same secrets, Redis, and limits raised alike.
+common_env=(
+  JWT_SECRET="$SECRET" WEBHOOK_API_KEY="$KEY" REDIS_URL=redis://127.0.0.1:6379/0
+  DB_HOST="$DB_HOST" DB_PORT=3306 DB_USER=root DB_PASSWORD=
+  HTTP_RATE_LIMIT_MAX=$BIG SOCKET_RATE_LIMIT_POINTS=$BIG HOST=127.0.0.1
+)
+ours_env=(
+  "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=notify_bench
+  REDIS_PREFIX=notifybench WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+)
+peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=notify_bench_peer)
+
+(cd "$ROOT" && env "${ours_env[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
+redis-cli --scan --pattern 'notifybench:*' | xargs -r redis-cli del >/dev/null
+
+PIDS_TO_STOP=()
+stop_all() {
+  for pid in "${PIDS_TO_STOP[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS_TO_STOP[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  PIDS_TO_STOP=()
+}
+trap stop_all EXIT
+
+wait_healthy() { # url
+  for _ in $(seq 1 150); do
+    curl -fsS "$1/health" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "server at $1 did not become healthy" >&2
+  return 1
+}
+
+start_ours() { # port -> SERVER_PID (the worker)
+  local port=$1
+  (cd "$ROOT" && exec env "${ours_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
+    SERVER_URL=http://127.0.0.1:$port .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app \
+    >"$OUT/ours-$port.log" 2>&1) &
+  local arbiter=$!
+  PIDS_TO_STOP+=("$arbiter")
+  wait_healthy "http://127.0.0.1:$port"
+  SERVER_PID=$(pgrep -P "$arbiter" | head -1)
+}
+
+start_peer() { # port -> SERVER_PID
+  local port=$1
+  (cd "$WORK/peer" && exec env "${peer_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
+    node server.js >"$OUT/peer-$port.log" 2>&1) &
+  local pid=$!
+  PIDS_TO_STOP+=("$pid")
+  wait_healthy "http://127.0.0.1:$port"
+  SERVER_PID=$pid
+}
+
+loadgen() { # label scenario url pids [extra args]
+  local label=$1 scenario=$2 url=$3 pids=$4
+  shift 4
+  echo "== $label $scenario" >&2
+  node "$BENCH/loadgen.mjs" "$scenario" --label "$label" --url "$url" --pids "$pids" \
+    --secret "$SECRET" --key "$KEY" --run "$label$RANDOM" --limit 150 "$@" \
+    >"$OUT/$label-$scenario.json" 2>>"$OUT/loadgen.log" || echo "{\"scenario\":\"$scenario\",\"error\":\"loadgen failed\"}" >"$OUT/$label-$scenario.json"
+}
+
+run_all() { # label start_fn
+  local label=$1 start=$2 base=$3
+  local pid url="http://127.0.0.1:$base"
+  $start "$base"
+  pid=$SERVER_PID
+  for scenario in $SCENARIOS; do
+    case $scenario in
+      two)
+        local pid2
+        $start $((base + 1))
+        pid2=$SERVER_PID
+        loadgen "$label" two "$url" "$pid,$pid2" --url2 "http://127.0.0.1:$((base + 1))"
+        ;;
+      connect)
+        loadgen "$label" connect "$url" "$pid"
+        sleep 15 # the server finishes 10,000 disconnects before the next scenario connects
+        ;;
+      *)
+        if [[ $label == ours && " ${PROFILE:-} " == *" $scenario "* ]]; then
+          # Steady state only: PROFILE_DELAY s in (after the clients connected), PROFILE_SECONDS long.
+          (sleep "${PROFILE_DELAY:-8}" && exec "$ROOT/.venv/bin/py-spy" record --pid "$pid" \
+            --duration "${PROFILE_SECONDS:-8}" --rate 100 --format raw \
+            --output "$OUT/ours-$scenario.pyspy.txt" >"$OUT/py-spy.log" 2>&1) &
+          local spy=$!
+          loadgen "$label" "$scenario" "$url" "$pid"
+          wait "$spy" || true
+        else
+          loadgen "$label" "$scenario" "$url" "$pid"
+        fi
+        ;;
+    esac
+    sleep 1
+  done
+  stop_all
+}
+
+STARTED="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+cat >"$OUT/commands.txt" <<EOF
+make bench            # = bench/run.sh
+# databases
+mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE notify_bench CHARACTER SET utf8mb4"   (then: flask db upgrade)
+mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4"
+mariadb -uroot -h127.0.0.1 notify_bench_peer < schema.sql
+# ours (port $OURS_PORT; a second process on $((OURS_PORT + 1)) for "two processes")
+env ${ours_env[*]} PORT=$OURS_PORT ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app
+# peer (port $PEER_PORT; a second process on $((PEER_PORT + 1)) for "two processes")
+env ${peer_env[*]} PORT=$PEER_PORT ALLOWED_ORIGINS=http://127.0.0.1:$PEER_PORT node server.js
+# load generator, one process per scenario (scenarios: $SCENARIOS)
+node bench/loadgen.mjs <scenario> --url http://127.0.0.1:<port> --pids <server pid(s)> --secret <JWT_SECRET> --key <WEBHOOK_API_KEY> [--url2 ...]
+EOF
+[[ " $TARGETS " == *" ours "* ]] && run_all ours start_ours $OURS_PORT
+[[ " $TARGETS " == *" peer "* ]] && run_all peer start_peer $PEER_PORT
+
+# ---- report -------------------------------------------------------------------------------------
+export BENCH_STARTED="$STARTED" BENCH_OUT="$OUT"
+export BENCH_MACHINE="$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GB RAM"
+export BENCH_VERSIONS="Python $("$ROOT/.venv/bin/python" -c 'import platform; print(platform.python_version())'), Node $(node -v), $(mariadb --version | grep -o '[0-9.]*-MariaDB' | head -1), Redis $(redis-cli INFO server | sed -n 's/^redis_version:\(.*\)\r$/\1/p')"
+# Only a run of both servers over every scenario replaces the committed report.
+REPORT="$BENCH/RESULTS.md"
+[[ "$TARGETS" == "ours peer" && -z "${SCENARIOS_GIVEN:-}" ]] || REPORT="$OUT/RESULTS.md"
+node "$BENCH/report.mjs" >"$REPORT"
+echo "wrote $REPORT"
