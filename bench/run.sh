@@ -123,10 +123,6 @@ run_all() { # label start_fn
         pid2=$SERVER_PID
         loadgen "$label" two "$url" "$pid,$pid2" --url2 "http://127.0.0.1:$((base + 1))"
         ;;
-      connect)
-        loadgen "$label" connect "$url" "$pid"
-        sleep 15 # the server finishes 10,000 disconnects before the next scenario connects
-        ;;
       *)
         if [[ $label == ours && " ${PROFILE:-} " == *" $scenario "* ]]; then
           # Steady state only: PROFILE_DELAY s in (after the clients connected), PROFILE_SECONDS long.
@@ -139,6 +135,8 @@ run_all() { # label start_fn
         else
           loadgen "$label" "$scenario" "$url" "$pid"
         fi
+        # the server finishes 10,000 disconnects before the next scenario connects
+        [[ $scenario == connect ]] && sleep 15
         ;;
     esac
     sleep 1

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import ServiceUnavailable, ValidationError
 from app.extensions import db
@@ -48,16 +48,21 @@ class Stored(NamedTuple):
 
 
 class SendBatchers(NamedTuple):
-    """This app's two workers: one stores sends, the other delivers what was stored."""
+    """This app's workers: one stores sends, one delivers what was stored; on connect, one reads
+    what sockets missed and one records the replayed pending ones as delivered."""
 
     store: Batcher[tuple[NewSend, str | None], list[NotificationDict]]
     deliver: Batcher[Stored, None]
+    replay: Batcher[tuple[str, int | None, int], list[NotificationDict]]
+    record: Batcher[tuple[list[int], datetime], None]
 
 
 def init_send_batchers(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = SendBatchers(
         Batcher(app, "store-sends", _store_batch, MAX_BATCH),
         Batcher(app, "deliver-sends", _deliver_batch, MAX_BATCH),
+        Batcher(app, "read-replays", _replay_batch, MAX_BATCH),
+        Batcher(app, "record-replays", _record_batch, MAX_BATCH),
     )
 
 
@@ -211,30 +216,41 @@ def replay(user_id: str, last_id: int | None, sid: str) -> int:
 
     With ``last_id``: every notification of the user newer than it. Without: every pending one.
     Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
-    ``_deliver_batch``.
+    ``_deliver_batch``. The reads of concurrent connects share a transaction, and so do the
+    records (a burst of reconnects is one of the heaviest moments of a deployment).
     """
-    limit = current_app.config["REPLAY_LIMIT"]
-    query = sa.select(Notification).where(Notification.recipient_id == user_id)
-    if last_id is not None:
-        query = query.where(Notification.id > last_id)
-    else:
-        query = query.where(Notification.status == Status.PENDING)
-    with transaction():
-        rows = db.session.scalars(query.order_by(Notification.id).limit(limit)).all()
+    batchers = _batchers()
+    missed = batchers.replay.run((user_id, last_id, current_app.config["REPLAY_LIMIT"]))
     now = utcnow()
-    pending = [row for row in rows if row.status == Status.PENDING]
-    for row in pending:  # changed in memory only: the session must not write them again
-        set_committed_value(row, "status", Status.DELIVERED)
-        set_committed_value(row, "delivered_at", now)
-    delivery.push_to_socket(sid, (row.to_dict() for row in rows))
-    metrics.notifications_replayed(len(rows), len(pending))
+    delivered_at = iso(now)
+    pending = [n for n in missed if n["status"] == Status.PENDING.value]
+    for notification in pending:
+        notification["status"] = Status.DELIVERED.value
+        notification["deliveredAt"] = delivered_at
+    delivery.push_to_socket(sid, missed)
+    metrics.notifications_replayed(len(missed), len(pending))
     if pending:
         try:
-            with transaction():
-                storage.record_delivered(db.session.connection(), [row.id for row in pending], now)
+            batchers.record.run(([n["id"] for n in pending], now))
         except ServiceUnavailable:
             log.warning("could not record %d notifications as delivered", len(pending))
-    return len(rows)
+    return len(missed)
+
+
+def _replay_batch(
+    held: HeldConnection, reads: Sequence[tuple[str, int | None, int]]
+) -> list[list[NotificationDict]]:
+    with held.transaction() as connection:
+        return [storage.missed(connection, *read) for read in reads]
+
+
+def _record_batch(
+    held: HeldConnection, records: Sequence[tuple[list[int], datetime]]
+) -> list[None]:
+    with held.transaction() as connection:
+        for ids, now in records:
+            storage.record_delivered(connection, ids, now)
+    return [None for _ in records]
 
 
 def parse_read_request(raw: object) -> list[int] | None:

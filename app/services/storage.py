@@ -110,3 +110,17 @@ def record_delivered(connection: sa.Connection, ids: Sequence[int], now: datetim
             .where(TABLE.c.id.in_(ids), TABLE.c.status == Status.PENDING.value)
             .values(status=Status.DELIVERED.value, delivered_at=now)
         )
+
+
+def missed(
+    connection: sa.Connection, user_id: str, last_id: int | None, limit: int
+) -> list[NotificationDict]:
+    """A user's notifications newer than ``last_id`` (without it: the pending ones), oldest
+    first, at most ``limit``: served by one of the two recipient indexes."""
+    query = sa.select(TABLE).where(TABLE.c.recipient_id == user_id)
+    if last_id is not None:
+        query = query.where(TABLE.c.id > last_id)
+    else:
+        query = query.where(TABLE.c.status == Status.PENDING.value)
+    rows = connection.execute(query.order_by(TABLE.c.id).limit(limit)).all()
+    return [notification_dict(row) for row in rows]
