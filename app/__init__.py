@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask, Response
+from flask.sessions import SessionInterface
 from flask_migrate import upgrade
 from gevent import monkey
 
@@ -46,6 +47,7 @@ def create_app(
     """Build the app for the profile ``config_name`` (default: APP_ENV) from ``env``
     (default: the process environment over ``.env``). Raises ConfigError listing every problem."""
     app = Flask(__name__, static_folder=None, instance_path=instance_path)
+    app.session_interface = NoSessions()
     config = load_config(config_name, env, app.instance_path)
     app.config.from_mapping(config.as_dict())
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -56,6 +58,17 @@ def create_app(
     register_cli(app)
     prepare_embedded_database(app)
     return app
+
+
+class NoSessions(SessionInterface):
+    """No cookie sessions: every caller authenticates with a key or a token. Flask's default
+    interface would still look for, and verify, a session cookie on every request."""
+
+    def open_session(self, app: Flask, request: object) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:
+        return None
 
 
 def socket_origins(app: Flask) -> list[str] | str | None:
