@@ -87,14 +87,15 @@ class BaseConfig:
         self.JWT_ACCESS_TOKEN_EXPIRES = self.JWT_EXPIRES_IN
         self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
         self.JWT_TOKEN_LOCATION = ["headers"]
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        # app.services.limit_storage: Redis, counted locally while far from the limit.
+        self.RATELIMIT_STORAGE_URI = f"notify+{self.REDIS_URL}" if self.REDIS_URL else "memory://"
         # Every Redis key of a deployment starts with REDIS_PREFIX (limits' own default is LIMITS).
         self.RATELIMIT_KEY_PREFIX = ""
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_HEADER_LIMIT = "RateLimit-Limit"
         self.RATELIMIT_HEADER_REMAINING = "RateLimit-Remaining"
         self.RATELIMIT_HEADER_RESET = "RateLimit-Reset"
-        self.RATELIMIT_STRATEGY = "moving-window"
+        self.RATELIMIT_STRATEGY = "sliding-window-counter"
         self.RATELIMIT_STORAGE_OPTIONS = (
             {
                 "key_prefix": f"{self.REDIS_PREFIX}:limits",

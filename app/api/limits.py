@@ -28,6 +28,7 @@ from flask import Flask, g, has_request_context, request
 
 from app.api import health, inbox, metrics, webhook
 from app.security.proxy import client_address
+from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
 
 WEBHOOK_PATH = "/webhook/notify"

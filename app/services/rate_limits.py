@@ -15,10 +15,11 @@ import time
 from flask import Flask, current_app
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from app.errors import ApiError, ErrorCode
 from app.observability import metrics
+from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "notify.socket_limits"
@@ -32,7 +33,7 @@ class SocketLimits:
         event_limit: RateLimitItem,
         connect_limit: RateLimitItem,
     ) -> None:
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.prefix = prefix
         self.event_limit = event_limit
         self.connect_limit = connect_limit
