@@ -5,9 +5,10 @@ counter strategy on this storage. With the stock Redis storage each hit is a Red
 which on the webhook was a tenth of the worker's time (see bench/PROFILE.md). Here:
 
 - While a key's weighted count, as this process knows it, stays at or under half of its limit,
-  a hit is counted in memory; a background worker adds the counted hits to Redis (``INCRBY``)
-  and reads back every live window's total every ``SYNC_INTERVAL`` seconds, so the processes of
-  a deployment see each other's hits within that interval.
+  a hit is counted in memory; every ``SYNC_INTERVAL`` seconds a background worker adds the hits
+  counted meanwhile to Redis (one ``INCRBY`` per key that had hits, pipelined), whose answer is
+  the total of every process, so a key in use sees the other processes' hits within that
+  interval. Keys without hits cost nothing.
 - From half of the limit on, every hit is counted in Redis at once and decided on the total
   there (one pipelined round trip), as the stock storage does, so the limit itself is exact.
   The only slack is below half the limit: what other processes counted locally and have not
@@ -53,6 +54,8 @@ class _Window:
     pending: int = 0
     #: ``time.time()`` after which nothing can use this window any more.
     ends: float = 0.0
+    #: Whether this process already gave the key its time to live.
+    expires: bool = False
 
 
 class SyncedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -116,9 +119,11 @@ class SyncedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidin
         try:
             pipe = self.storage.pipeline(transaction=False)
             pipe.incrby(current_key, written + amount)
-            pipe.expire(current_key, 2 * expiry)
             pipe.get(previous_key)
-            total, _, previous_total = pipe.execute()
+            if not current.expires:
+                pipe.expire(current_key, 2 * expiry)
+            total, previous_total, *_ = pipe.execute()
+            current.expires = True
         except BaseException:
             with self._lock:
                 current.pending += written
@@ -199,39 +204,37 @@ class SyncedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidin
                 failing = False
 
     def sync(self) -> None:
-        """Write the locally counted hits, read back every live window's total."""
+        """Write the locally counted hits; each key's answer is its total in Redis."""
         now = time.time()
         with self._lock:
             for name in [name for name, window in self._windows.items() if window.ends < now]:
                 if self._windows[name].pending == 0:
                     del self._windows[name]
-            live = list(self._windows.items())
-            written = [window.pending for _, window in live]
-            for _, window in live:
+            dirty = [(name, window) for name, window in self._windows.items() if window.pending]
+            written = [window.pending for _, window in dirty]
+            for _, window in dirty:
                 window.remote += window.pending  # counted as written while the write is under way
                 window.pending = 0
-        if not live:
+        if not dirty:
             return
         pipe = self.storage.pipeline(transaction=False)
-        for (name, window), count in zip(live, written, strict=True):
-            if count:
-                pipe.incrby(name, count)
+        for (name, window), count in zip(dirty, written, strict=True):
+            pipe.incrby(name, count)
+            if not window.expires:
                 pipe.expire(name, 2 * window.expiry)
-            else:
-                pipe.get(name)
         try:
             replies = iter(pipe.execute())
         except BaseException:
             with self._lock:
-                for (_, window), count in zip(live, written, strict=True):
+                for (_, window), count in zip(dirty, written, strict=True):
                     window.pending += count
                     window.remote -= count
             raise
-        for (_, window), count in zip(live, written, strict=True):
-            total = next(replies)
-            if count:
+        for _, window in dirty:
+            window.remote = int(next(replies))
+            if not window.expires:
                 next(replies)  # EXPIRE
-            window.remote = int(total or 0)
+                window.expires = True
 
     # The rest of the Storage interface: the stock Redis storage -----------------------------
 

@@ -78,3 +78,18 @@ def test_unreachable_redis_fails_the_hit_so_callers_apply_their_policy() -> None
     storage = storage_from_string("notify+redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):
         SlidingWindowCounterRateLimiter(storage).hit(RateLimitItemPerMinute(100), "k")
+
+
+def test_a_key_in_use_learns_the_other_processes_hits_at_its_next_sync(
+    storages: Callable[[], SyncedRedisStorage],
+) -> None:
+    first, second = storages(), storages()
+    item = RateLimitItemPerMinute(1000)
+    limiters = [SlidingWindowCounterRateLimiter(first), SlidingWindowCounterRateLimiter(second)]
+    assert limiters[0].hit(item, "k")  # the first process knows the window from here on
+    assert all(limiters[1].hit(item, "k") for _ in range(30))
+    second.sync()
+    assert limiters[0].get_window_stats(item, "k").remaining == 999  # not seen yet
+    assert limiters[0].hit(item, "k")
+    first.sync()
+    assert limiters[0].get_window_stats(item, "k").remaining == 1000 - 32
