@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response
 from flask.sessions import SessionInterface
@@ -46,8 +47,7 @@ def create_app(
 ) -> Flask:
     """Build the app for the profile ``config_name`` (default: APP_ENV) from ``env``
     (default: the process environment over ``.env``). Raises ConfigError listing every problem."""
-    app = Flask(__name__, static_folder=None, instance_path=instance_path)
-    app.session_interface = NoSessions()
+    app = NotifyFlask(__name__, static_folder=None, instance_path=instance_path)
     config = load_config(config_name, env, app.instance_path)
     app.config.from_mapping(config.as_dict())
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -69,6 +69,16 @@ class NoSessions(SessionInterface):
 
     def save_session(self, app: Flask, session: object, response: Response) -> None:
         return None
+
+
+class NotifyFlask(Flask):
+    """Flask without per-request work this service never needs: cookie sessions, and the
+    check of every hook and view for ``async def`` (there are none; gevent does the waiting)."""
+
+    session_interface = NoSessions()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return func
 
 
 def socket_origins(app: Flask) -> list[str] | str | None:

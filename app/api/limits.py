@@ -86,7 +86,7 @@ def init_http_limits(app: Flask) -> flask_limiter.Limiter:
     limiter.exempt(metrics.bp)
     limiter.exempt(demo_page)  # static files; its token endpoint is another blueprint
     limiter.limit(
-        webhook.webhook_rate_limit,
+        config["WEBHOOK_RATE_LIMIT"],
         key_func=webhook.key_bucket,
         exempt_when=lambda: not webhook.has_valid_key(),
         override_defaults=False,

@@ -40,11 +40,6 @@ def has_valid_key() -> bool:
     return request_api_key() is not None
 
 
-def webhook_rate_limit() -> str:
-    limit: str = current_app.config["WEBHOOK_RATE_LIMIT"]
-    return limit
-
-
 def key_bucket() -> str:
     return "webhook-key:" + key_id(request_api_key() or "")
 

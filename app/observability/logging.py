@@ -115,6 +115,9 @@ def finish_request(response: Response) -> Response:
     and sees the final status and headers)."""
     request_id = g.get("request_id") or accepted_request_id(None)
     response.headers[REQUEST_ID_HEADER] = request_id
+    level = logging.WARNING if response.status_code >= 500 else logging.INFO
+    if not request_log.isEnabledFor(level):
+        return response
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
     fields = {
@@ -128,7 +131,7 @@ def finish_request(response: Response) -> Response:
         "remote_addr": printable(request.remote_addr or "", 64) or None,
     }
     request_log.log(
-        logging.WARNING if response.status_code >= 500 else logging.INFO,
+        level,
         "%s %s %s %sms request_id=%s user=%s addr=%s",
         fields["method"],
         fields["path"],
