@@ -137,6 +137,9 @@ def register_extensions(app: Flask) -> None:
         cors_allowed_origins=socket_origins(app),
         max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
         manage_session=False,
+        # Each client's events run in its own reader greenlet, one after the other, instead of
+        # a new greenlet per event: order per socket is kept and a spawn per event is saved.
+        async_handlers=False,
         always_connect=False,
         logger=False,
         engineio_logger=False,
