@@ -37,7 +37,19 @@ class BatchingRedisManager(python_socketio.RedisManager):  # type: ignore[misc]
         for message in messages:
             super()._handle_emit(message)
         if messages:
-            self._publish({"method": "emit", BATCH: messages, "host_id": self.host_id})
+            # host_id first: the listener recognises its own batch by its first bytes.
+            self._publish({"host_id": self.host_id, "method": "emit", BATCH: messages})
+
+    def _listen(self) -> Any:
+        """Every message but this process's own batches, which it already emitted.
+
+        python-socketio parses each message before it looks at ``host_id``; for a batch of 1,000
+        notifications that parse was a tenth of the sending process's work (bench/PROFILE.md).
+        """
+        own = self.json.dumps({"host_id": self.host_id})[:-1].encode() + b","
+        for message in super()._listen():
+            if not (isinstance(message, bytes) and message.startswith(own)):
+                yield message
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get(BATCH)

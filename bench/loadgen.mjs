@@ -49,6 +49,16 @@ function rssKb(pids = PIDS) {
   return total;
 }
 
+/** CPU seconds (user + system) the server processes used so far: robust to a busy machine. */
+function cpuSeconds(pids = PIDS) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15 of stat)
+  }
+  return ticks / 100; // USER_HZ
+}
+
 // ---- receipts --------------------------------------------------------------------------------
 // Every message the generator sends is "bench:<seq>"; sentAt[seq] is when its request left.
 const sentAt = new Map();
@@ -281,6 +291,7 @@ async function scenarioLatency() {
 
 async function closedLoop(seconds, inFlight, sendOne) {
   resetCounters();
+  const cpuBefore = cpuSeconds();
   const start = now();
   receiveWindowEnd = start + seconds * 1000;
   let okCount = 0;
@@ -289,6 +300,7 @@ async function closedLoop(seconds, inFlight, sendOne) {
   };
   await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
   const elapsed = (now() - start) / 1000;
+  const cpu = cpuSeconds() - cpuBefore;
   const lost = await drain(1, 10_000);
   return {
     inFlight,
@@ -300,6 +312,9 @@ async function closedLoop(seconds, inFlight, sendOne) {
     httpErrors: { ...httpErrors },
     p50: round(pct(latencies, 50), 2),
     p99: round(pct(latencies, 99), 2),
+    // Server CPU per accepted notification, and the share of a core it used meanwhile.
+    serverCpuMsPerNotification: acked.size ? round((1000 * cpu) / acked.size, 3) : null,
+    serverCpuShare: round(cpu / elapsed, 2),
     lost,
   };
 }
@@ -410,6 +425,8 @@ async function scenarioBatch() {
     for (let r = 0; r < rounds; r += 1) {
       resetCounters();
       const seq = nextSeq++;
+      const cpuStart = process.cpuUsage();
+      const serverCpuStart = cpuSeconds();
       const start = now();
       const res = await post(URL1, { recipientIds: ids, message: `bench:${seq}` });
       const stored = now();
@@ -418,7 +435,15 @@ async function scenarioBatch() {
       while (now() < end && (receipts.get(seq) || 0) < ids.length) await sleep(5);
       const elapsed = (now() - start) / 1000;
       const got = receipts.get(seq) || 0;
-      perRound.push({ responseMs: round(stored - start, 1), allDeliveredMs: round(elapsed * 1000, 1), got });
+      const cpu = process.cpuUsage(cpuStart);
+      perRound.push({
+        responseMs: round(stored - start, 1),
+        allDeliveredMs: round(elapsed * 1000, 1),
+        got,
+        // CPU used meanwhile by this load generator and by the server: which side bounds it.
+        loadgenCpuMs: round((cpu.user + cpu.system) / 1000, 1),
+        serverCpuMs: round(1000 * (cpuSeconds() - serverCpuStart), 1),
+      });
       total += got;
       lost += ids.length - got;
       seconds += elapsed;
