@@ -462,7 +462,32 @@ async function scenarioBatch() {
   });
 }
 
+/** HTTP only, no sockets: the bare Flask app of bench/floor_app.py, 64 requests in flight. */
+async function scenarioFloor() {
+  const seconds = Number(opt.seconds || 10);
+  const inFlight = Number(opt.inflight || 64);
+  const cpuBefore = cpuSeconds();
+  const start = now();
+  let ok = 0;
+  const end = start + seconds * 1000;
+  const worker = async () => {
+    while (now() < end) if ((await post(URL1, { recipientId: "floor", message: "bench:0" })).status === 201) ok += 1;
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const elapsed = (now() - start) / 1000;
+  const cpu = cpuSeconds() - cpuBefore;
+  const result = {
+    inFlight,
+    requestsPerSec: round(ok / elapsed, 0),
+    serverCpuMsPerRequest: ok ? round((1000 * cpu) / ok, 3) : null,
+    serverCpuShare: round(cpu / elapsed, 2),
+  };
+  log(JSON.stringify(result));
+  return result;
+}
+
 const scenarios = {
+  floor: scenarioFloor,
   connect: scenarioConnect,
   latency: scenarioLatency,
   throughput: () => scenarioThroughput(),

@@ -52,12 +52,20 @@ for (const [name, o, p] of [
     lost.push([name, `${l.inFlight} in flight`, `${l.lost} of ${l.accepted}`, q.inFlight ? `${q.lost} of ${q.accepted}` : "–"]);
   }
 }
+for (const [name, o, p] of [
+  ["throughput, 64 in flight", ours("throughput"), peer("throughput")],
+]) {
+  const l = levelsOf(o).find((x) => x.inFlight === 64) || {};
+  const q = levelsOf(p).find((x) => x.inFlight === 64) || {};
+  row(`${name}: server CPU ms per notification`, l.serverCpuMsPerNotification, q.serverCpuMsPerNotification, false);
+}
 const os = ours("socket");
 const ps = peer("socket");
 for (const l of levelsOf(os)) {
   const q = levelsOf(ps).find((x) => x.inFlight === l.inFlight) || {};
   row(`socket send_notification, ${l.inFlight} in flight: acked/s`, l.acceptedPerSec, q.acceptedPerSec, true);
   row(`socket send_notification, ${l.inFlight} in flight: delivered/s`, l.deliveredPerSec, q.deliveredPerSec, true);
+  row(`socket send_notification, ${l.inFlight} in flight: server CPU ms per notification`, l.serverCpuMsPerNotification, q.serverCpuMsPerNotification, false);
   lost.push(["socket send_notification", `${l.inFlight} in flight`, `${l.lost} of ${l.accepted}`, q.inFlight ? `${q.lost} of ${q.accepted}` : "–"]);
 }
 const of = ours("fanout");
@@ -71,6 +79,47 @@ const pb = peer("batch");
 if (ob) {
   row("batch webhook, 1,000 recipients: recipients/s stored and delivered", ob.recipientsPerSec, pb?.supported === false ? "n/a (no batch)" : pb?.recipientsPerSec, true);
   lost.push(["batch webhook", `${ob.rounds} × ${ob.recipients}`, `${ob.lost} of ${ob.rounds * ob.recipients}`, "n/a"]);
+}
+
+const floor = load("floor", "floor");
+
+// ---- the issue's targets ---------------------------------------------------------------------
+const targets = [];
+const verdict = (ok, miss) => (ok === null ? "not measured" : ok ? "met" : `missed: ${miss}`);
+const best = (x) => x?.best?.deliveredPerSec ?? null;
+{
+  const o = best(ours("throughput"));
+  const p = best(peer("throughput"));
+  const ok = o === null || p === null ? null : o >= p && o >= 2000;
+  targets.push(["delivered throughput ≥ 1.0× the peer's and ≥ 2,000/s (best of 16/64 in flight)",
+    `${fmt(o)}/s vs peer ${fmt(p)}/s`, verdict(ok, `${ratio(o, p, true)} of the peer, ${o !== null ? Math.round((100 * o) / 2000) : "–"} % of 2,000/s`)]);
+}
+{
+  const o = (ol?.rates || []).find((x) => x.rate === 500);
+  const p = (pl?.rates || []).find((x) => x.rate === 500);
+  const ok = !o || !p ? null : o.p99 <= p.p99 && o.p99 <= 25;
+  targets.push(["webhook → client p99 @500/s, 1,000 clients ≤ the peer's and ≤ 25 ms",
+    `${fmt(o?.p99)} ms vs peer ${fmt(p?.p99)} ms`, verdict(ok, `${fmt(o?.p99)} ms`)]);
+}
+{
+  const o = (oc?.levels || []).find((l) => l.clients === 10000);
+  const p = (pc?.levels || []).find((l) => l.clients === 10000);
+  const per = (x, base) => (x && base ? Math.round(((x.rssAfterMB - base.rssBeforeMB) * 10240) / x.connected) / 10 : null);
+  const ko = per(o, oc?.levels?.[0]);
+  const kp = per(p, pc?.levels?.[0]);
+  const ok = !o || !p ? null : o.connected === 10000 && o.failed === 0 && ko <= 2 * kp;
+  targets.push(["10,000 sockets on one worker, memory per socket ≤ 2× the peer's (RSS growth from start)",
+    `${fmt(o?.connected)} held, ${fmt(ko)} KB vs peer ${fmt(kp)} KB`, verdict(ok, `${ko && kp ? (ko / kp).toFixed(1) : "–"}× the peer's`)]);
+}
+{
+  const r = ob?.recipientsPerSec ?? null;
+  targets.push(["batch webhook ≥ 20,000 recipients/s stored and delivered", `${fmt(r)}/s`,
+    verdict(r === null ? null : r >= 20000, `${r !== null ? Math.round((100 * r) / 20000) : "–"} % of it`)]);
+}
+{
+  const lostOf = (cell) => Number(String(cell).split(" ")[0]) || 0;
+  const oursLost = lost.reduce((n, r) => n + lostOf(r[2]), 0);
+  targets.push(["nothing lost in any scenario", `${oursLost} lost`, verdict(oursLost === 0, `${oursLost} lost`)]);
 }
 
 const cmd = (label) => {
@@ -105,6 +154,19 @@ lower latency).
 | measurement | ours | peer | ratio |
 |---|---|---|---|
 ${rows.join("\n")}
+
+## Targets (issue 6)
+
+| target | measured | verdict |
+|---|---|---|
+${targets.map((r) => `| ${r.join(" | ")} |`).join("\n")}
+
+## The floor
+
+${floor ? `A Flask app that only parses the webhook's JSON and answers 201 (\`bench/floor_app.py\`), under the
+same gunicorn worker, 64 requests in flight: **${floor.requestsPerSec} requests/s at
+${floor.serverCpuMsPerRequest} ms of server CPU per request** (${Math.round(100 * floor.serverCpuShare)} % of a core). No Flask route
+stores, limits and delivers a notification in less CPU than that on this machine.` : "Not measured in this run."}
 
 ## Nothing lost
 

@@ -24,7 +24,7 @@ KEY="bench-webhook-key-0123456789abcdef"
 BIG=100000000
 MYSQL=(mariadb -uroot -h"$DB_HOST")
 SCENARIOS_GIVEN="${SCENARIOS:-}"
-SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two}"
+SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two floor}"
 # Which servers to measure (both for RESULTS.md; "ours" alone while working on a change).
 TARGETS="${TARGETS:-ours peer}"
 
@@ -91,6 +91,20 @@ start_ours() { # port -> SERVER_PID (the worker)
   SERVER_PID=$(pgrep -P "$arbiter" | head -1)
 }
 
+start_floor() { # port -> SERVER_PID: bench/floor_app.py under the same gunicorn settings
+  local port=$1
+  (cd "$ROOT" && exec env HOST=127.0.0.1 PORT="$port" LOG_LEVEL=WARNING .venv/bin/gunicorn \
+    -c gunicorn.conf.py --pythonpath bench floor_app:app >"$OUT/floor-$port.log" 2>&1) &
+  local arbiter=$!
+  PIDS_TO_STOP+=("$arbiter")
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' \
+      -d '{"recipientId": "x"}' "http://127.0.0.1:$port/webhook/notify" 2>/dev/null && break
+    sleep 0.2
+  done
+  SERVER_PID=$(pgrep -P "$arbiter" | head -1)
+}
+
 start_peer() { # port -> SERVER_PID
   local port=$1
   (cd "$WORK/peer" && exec env "${peer_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
@@ -117,6 +131,12 @@ run_all() { # label start_fn
   pid=$SERVER_PID
   for scenario in $SCENARIOS; do
     case $scenario in
+      floor)
+        # Ours only: what pywsgi + Flask cost per request before the service does anything.
+        [[ $label == ours ]] || continue
+        start_floor $((base + 5))
+        loadgen floor floor "http://127.0.0.1:$((base + 5))" "$SERVER_PID"
+        ;;
       two)
         local pid2
         $start $((base + 1))
