@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from flask_migrate import upgrade
 from gevent import monkey
+from werkzeug.routing import MapAdapter
 
 # Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
 from app import message_queue, sockets, web  # noqa: F401
@@ -27,6 +28,8 @@ from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
 from config import load_config
 
+#: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
+SOCKETIO_PATH = "/socket.io/"
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
@@ -79,6 +82,14 @@ class NotifyFlask(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        """No URL matching for the request context Flask-SocketIO makes for each Socket.IO
+        event (it carries the handshake's ``/socket.io/`` path, which is no route: matching it
+        built and stored a 404 on every event)."""
+        if request is not None and request.path.startswith(SOCKETIO_PATH):
+            return None
+        return super().create_url_adapter(request)
 
 
 def socket_origins(app: Flask) -> list[str] | str | None:
@@ -137,9 +148,6 @@ def register_extensions(app: Flask) -> None:
         cors_allowed_origins=socket_origins(app),
         max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
         manage_session=False,
-        # Each client's events run in its own reader greenlet, one after the other, instead of
-        # a new greenlet per event: order per socket is kept and a spawn per event is saved.
-        async_handlers=False,
         always_connect=False,
         logger=False,
         engineio_logger=False,
