@@ -29,14 +29,14 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start on the same port as before and wait until it answers PING."""
-        log = (self.log_dir / f"redis-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with (self.log_dir / f"redis-{self.port}.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+                + ["--save", "", "--appendonly", "no", "--daemonize", "no"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         end = time.monotonic() + START_DEADLINE
         try:
