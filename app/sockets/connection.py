@@ -64,11 +64,16 @@ def on_connect(auth: object = None) -> None:
         raise
     except Exception:
         log.exception("connect failed")
-        sid: str = request.sid  # type: ignore[attr-defined]
-        user = sessions.release(sid)
-        if user is not None:
-            presence().remove(user, sid)
+        undo_session(request.sid)  # type: ignore[attr-defined]
         raise ConnectionRefusedError("internal_error", {"code": "internal_error"}) from None
+
+
+def undo_session(sid: str) -> str | None:
+    """Forget a socket being refused: no user bound to it, not online; returns its user."""
+    user = sessions.release(sid)
+    if user is not None:
+        presence().remove(user, sid)
+    return user
 
 
 def open_session(auth: object) -> None:
@@ -90,7 +95,20 @@ def open_session(auth: object) -> None:
     try:
         notifications.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
-        log.error("replay skipped for a socket of %s: database unavailable", user)
+        # Accepted without its replay, the client would take newer live pushes as "seen up to
+        # here" and its next lastId would skip what it missed: refused, it tries again later.
+        log.warning("connect of %s refused: database unavailable, nothing replayed", user)
+        undo_session(sid)
+        connection_logs().record(
+            user,
+            sid,
+            ConnectionEvent.DISCONNECT,
+            request.remote_addr,
+            request.headers.get("User-Agent"),
+        )
+        raise ConnectionRefusedError(
+            "service_unavailable", {"code": "service_unavailable"}
+        ) from None
 
 
 @socketio.on("disconnect")

@@ -215,3 +215,45 @@ class Fleet:
         for sessions in self.sessions.values():
             for listener in sessions:
                 listener.disconnect()
+
+
+class SocketLoad:
+    """One client sending ``send_notification`` events back to back (``interval`` apart) to
+    ``recipients`` over its own socket, each answer counted in the ledger."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sender: Listener,
+        recipients: Sequence[str],
+        interval: float = 0.02,
+    ) -> None:
+        self.ledger = ledger
+        self.sender = sender
+        self.recipients = list(recipients)
+        self.interval = interval
+        self.running = threading.Event()
+        self.running.set()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for n in itertools.count():
+            if not self.running.is_set() or not self.sender.client.connected:
+                return
+            message = self.ledger.message()
+            payload = {"recipientId": self.recipients[n % len(self.recipients)], "message": message}
+            try:
+                ack = self.sender.call("send_notification", payload)
+            except Exception as error:  # a timeout or a dropped socket: no answer
+                self.ledger.lose_answer(message, type(error).__name__)
+                continue
+            if ack.get("success") is True:
+                self.ledger.ack(message, ack["notification"]["id"])
+            else:
+                self.ledger.refuse(message, f"ack {ack.get('code')}")
+            time.sleep(self.interval)
+
+    def stop(self) -> None:
+        self.running.clear()
+        self.thread.join(15)
