@@ -678,13 +678,31 @@ def test_thirty_events_in_a_row_fit_in_a_pool_of_two_connections(
     assert [row["status"] for row in rows("notifications")] == ["delivered"] * 30
 
 
+UNREACHABLE_DATABASE = "mysql://root@127.0.0.1:1/notify_unreachable"
+
+
 @pytest.mark.mariadb
-def test_send_notification_during_a_database_outage_acks_service_unavailable(
+def test_a_handshake_during_a_database_outage_is_refused_service_unavailable(
     make_app: Callable[..., Flask], open_socket: Callable[..., SocketClient]
 ) -> None:
-    app = make_app(DATABASE_URL="mysql://root@127.0.0.1:1/notify_unreachable")
+    """Accepted without its replay, the client's next lastId would skip what it missed."""
+    app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
     alice = open_socket(app, "alice")
-    assert alice.is_connected()  # a replay that cannot read the database does not refuse
+    assert alice.refusal() == ("service_unavailable", {"code": "service_unavailable"})
+    with app.app_context():
+        assert presence().online(["alice"]) == set()
+
+
+@pytest.mark.mariadb
+def test_send_notification_during_a_database_outage_acks_service_unavailable(
+    make_app: Callable[..., Flask],
+    open_socket: Callable[..., SocketClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
+    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)  # connected before it
+    alice = open_socket(app, "alice")
+    assert alice.is_connected()
     ack = send(alice, {"recipientId": "bob", "message": "hi"})
     assert ack["success"] is False and ack["code"] == "service_unavailable"
     assert isinstance(ack["error"], str) and "Traceback" not in ack["error"]
