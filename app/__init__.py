@@ -113,6 +113,8 @@ def register_extensions(app: Flask) -> None:
         client_manager=message_queue.build(app),
         cors_allowed_origins=socket_origins(app),
         max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
+        ping_interval=config["PING_INTERVAL"],
+        ping_timeout=config["PING_TIMEOUT"],
         manage_session=False,
         always_connect=False,
         logger=False,

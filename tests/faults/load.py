@@ -95,7 +95,7 @@ class Ledger:
             f"{self.scenario}: sent {len(sent)}; acknowledged {len(self.acked)} "
             f"(stored once {len(self.acked)}, delivered {len(self.acked_ids() & delivered)}); "
             f"refused {len(self.refused)} {dict(why) or ''} (stored 0); "
-            f"unanswered {len(self.unanswered)} "
+            f"unanswered {len(self.unanswered)} {dict(Counter(self.unanswered.values())) or ''} "
             f"(stored {sum(times[m] for m in self.unanswered)})"
         )
         if extra:
