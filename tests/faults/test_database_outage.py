@@ -14,20 +14,18 @@ the batch writers), sends succeed again, and every request of the load got an an
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import socketio
-
 from tests.e2e import servers
 from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad, post
 from tests.faults.proxy import TcpProxy
+from tests.faults.raw import handshake, refused_as
 
 Rows = Callable[[str], list[dict[str, Any]]]
 OUTAGE = 10.0
@@ -43,26 +41,6 @@ REFUSALS = {"503 service_unavailable", "ack service_unavailable"}
 def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
     response = servers.get(server, "/health")
     return response.status_code, response.json()
-
-
-def handshake_refusal(url: str, token: str) -> Any:
-    """Connect once; returns the ``connect_error`` data, or None if the socket was accepted."""
-    client = socketio.Client(reconnection=False)
-    refusal: list[Any] = []
-    done = threading.Event()
-
-    @client.event
-    def connect_error(data: Any) -> None:
-        refusal.append(data)
-        done.set()
-
-    try:
-        client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        done.wait(5)
-        return refusal[0] if refusal else "connection error without connect_error"
-    client.disconnect()
-    return None
 
 
 def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itself(
@@ -110,11 +88,8 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
         assert answered_in < 6, answered_in  # a refused connect, not a hung request
 
         # A handshake cannot replay what erin missed: refused, so her client tries again.
-        refusal = handshake_refusal(first.url, token(erin))
-        assert refusal == {
-            "message": "service_unavailable",
-            "data": {"code": "service_unavailable"},
-        }, refusal
+        refusal = handshake(first.url, {"token": token(erin)})
+        assert refusal == refused_as("service_unavailable", "service_unavailable"), refusal
 
         time.sleep(max(0.0, stopped_at + OUTAGE - time.monotonic()))
         acked_before_restart = len(ledger.acked)

@@ -10,8 +10,6 @@ worker's memory (VmRSS) must come back near where it was.
 
 from __future__ import annotations
 
-import json
-import socket
 import statistics
 import time
 import uuid
@@ -20,30 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
-import websocket
 
 from tests.conftest import API_KEY
 from tests.e2e import servers
 from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, rss_mb, worker_pid
 from tests.faults.load import REPORT, Fleet, post
+from tests.faults.raw import never_reading
 
 SLOW_SOCKETS = 200
 FLOOD = 200
 BIG = {"recipientId": "", "message": "x" * 2000, "data": {"blob": "y" * 7000}}
-
-
-def never_reading(server: servers.Server, token: str) -> websocket.WebSocket:
-    """A Socket.IO session over a websocket that reads only its handshake answers."""
-    ws = websocket.create_connection(
-        f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
-        sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)],
-        timeout=10,
-    )
-    assert ws.recv().startswith("0{")  # Engine.IO OPEN
-    ws.send("40" + json.dumps({"token": token}))
-    assert ws.recv().startswith("40{")  # Socket.IO CONNECT accepted
-    return ws
 
 
 def connected_sockets(server: servers.Server) -> float:
