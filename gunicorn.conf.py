@@ -9,7 +9,8 @@ Redis; see the README.
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '3000')}"  # noqa: S104
-worker_class = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+# geventwebsocket.gunicorn.workers.GeventWebSocketWorker, with timeouts on stalled clients.
+worker_class = "gunicorn_worker.Worker"
 workers = 1
 # Connections a worker accepts at once (each socket is one greenlet).
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "20000"))

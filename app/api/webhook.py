@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from app.api.body import read_json_body
 from app.errors import Unauthorized
@@ -28,7 +29,12 @@ def request_api_key() -> str | None:
     if "webhook_key" not in g:
         candidate: Any = request.headers.get(API_KEY_HEADER)
         if not candidate and request.is_json:
-            body = request.get_json(silent=True)
+            try:
+                body = request.get_json(silent=True)
+            except HTTPException:
+                # Too large (413), or the client stalled or left mid-body: no key in it. The
+                # view answers it; raised here, Flask-Limiter would log it and skip the limit.
+                body = None
             if isinstance(body, dict):
                 candidate = body.get(API_KEY_FIELD)
         g.webhook_key = matching_key(candidate, current_app.config["WEBHOOK_API_KEY"])
