@@ -21,6 +21,10 @@ def read_json_body() -> object:
     if not request.is_json:
         raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= (request.max_content_length or len(raw) + 1):
+        # A chunked body is cut at the limit without a word (Werkzeug stops reading there);
+        # reading on is what raises its 413.
+        request.stream.read(1)
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
