@@ -26,6 +26,7 @@ from app.services.connection_logs import init_connection_logs
 from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
+from app.sockets.polling_limit import install_polling_limit
 from config import load_config
 
 #: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
@@ -147,11 +148,14 @@ def register_extensions(app: Flask) -> None:
         client_manager=message_queue.build(app),
         cors_allowed_origins=socket_origins(app),
         max_http_buffer_size=config["MAX_CONTENT_LENGTH"],
+        ping_interval=config["PING_INTERVAL"],
+        ping_timeout=config["PING_TIMEOUT"],
         manage_session=False,
         always_connect=False,
         logger=False,
         engineio_logger=False,
     )
+    install_polling_limit(app)
     # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
     install_proxy_fix(app, config["TRUSTED_PROXIES"])
 

@@ -93,6 +93,12 @@ def listener_state() -> str:
     return "ok" if alive and subscribed else "error"
 
 
+def receiving() -> bool:
+    """Whether emits published by other processes reach this process's sockets: the listener
+    is subscribed, or there is no message queue (rooms are in-process)."""
+    return listener_state() != "error"
+
+
 def start() -> str:
     """Start the listener if it is not running yet, wait until subscribed; return its state.
 

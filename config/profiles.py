@@ -58,6 +58,10 @@ class BaseConfig:
         self.DEMO_PAGE = read.boolean("DEMO_PAGE", self.DEFAULT_DEMO_PAGE)
         self.FORCE_HTTPS = read.boolean("FORCE_HTTPS", False)
         self.PRESENCE_TTL = read.integer("PRESENCE_TTL", 45, minimum=3)
+        #: Engine.IO heartbeat: a client that answers no ping within PING_INTERVAL + PING_TIMEOUT
+        #: seconds is closed (a vanished or never-reading client frees its socket and queue).
+        self.PING_INTERVAL = read.integer("PING_INTERVAL", 25, minimum=1)
+        self.PING_TIMEOUT = read.integer("PING_TIMEOUT", 20, minimum=1)
         self.LOG_LEVEL = read.text("LOG_LEVEL", "INFO").upper()
         for name in ("WEBHOOK_RATE_LIMIT", "CONNECT_RATE_LIMIT"):
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from flask import request
 
@@ -14,12 +15,30 @@ def read_json_body() -> object:
 
     415 unless the content type is ``application/json`` (or ``+json``); 413 past
     ``MAX_CONTENT_LENGTH`` (Werkzeug raises it while reading); 400 ``invalid_json`` for bytes
-    that are not UTF-8 JSON, including nesting too deep to parse.
+    that are not UTF-8 JSON, including nesting too deep to parse, NaN, Infinity and numbers
+    beyond a float's range.
     """
     if not request.is_json:
         raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = request.get_data(cache=True)
+    if request.content_length is None and len(raw) >= (request.max_content_length or len(raw) + 1):
+        # A chunked body is cut at the limit without a word (Werkzeug stops reading there);
+        # reading on is what raises its 413.
+        request.stream.read(1)
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ApiError(ErrorCode.INVALID_JSON) from error
+
+
+def _not_json(name: str) -> object:
+    """Python's parser takes NaN and Infinity; JSON does not, nor does the database."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number too large for a float (``1e400``) would be stored as Infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from app.api.body import read_json_body
-from app.errors import Unauthorized
+from app.errors import ApiError, Unauthorized
 from app.observability import metrics
 from app.security.api_keys import key_id, matching_key
 from app.services import notifications
@@ -27,13 +28,32 @@ def request_api_key() -> str | None:
     """
     if "webhook_key" not in g:
         candidate: Any = request.headers.get(API_KEY_HEADER)
-        if not candidate and request.is_json:
-            body = request.get_json(silent=True)
+        if not candidate:
+            try:
+                body = request_body()
+            except (ApiError, HTTPException):
+                body = None  # the view answers it (raised here, Flask-Limiter would log it)
             if isinstance(body, dict):
                 candidate = body.get(API_KEY_FIELD)
         g.webhook_key = matching_key(candidate, current_app.config["WEBHOOK_API_KEY"])
     key: str | None = g.webhook_key
     return key
+
+
+def request_body() -> object:
+    """The parsed JSON body (``read_json_body``), read once per request and shared by the key
+    check above and the view: a body whose reading failed half-way (over MAX_CONTENT_LENGTH
+    without a Content-Length, a client that stalled or left) cannot be read a second time, and
+    would then look like invalid JSON instead of its real error."""
+    if "webhook_body" not in g:
+        try:
+            g.webhook_body = (read_json_body(), None)
+        except (ApiError, HTTPException) as error:
+            g.webhook_body = (None, error)
+    body, error = g.webhook_body
+    if error is not None:
+        raise error
+    return body
 
 
 def has_valid_key() -> bool:
@@ -49,7 +69,7 @@ def notify() -> tuple[dict[str, Any], int]:
     """Called by other servers; 201 with the stored notification (``recipientId``) or
     notifications (``recipientIds``), the first answer again for a repeated ``Idempotency-Key``,
     or the contract's error."""
-    body = read_json_body()
+    body = request_body()
     key = request_api_key()
     if key is None:
         metrics.auth_refused("api_key_invalid")

@@ -214,7 +214,9 @@ def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:
 def replay(user_id: str, last_id: int | None, sid: str) -> int:
     """Push to one socket what its user missed, oldest first; returns how many were pushed.
 
-    With ``last_id``: every notification of the user newer than it. Without: every pending one.
+    With ``last_id``: every notification of the user newer than it, and every pending one
+    (older pending ones were never pushed: stored while the user looked offline, e.g. during a
+    Redis outage, while the client already got newer ones live). Without: every pending one.
     Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
     ``_deliver_batch``. The reads of concurrent connects share a transaction, and so do the
     records (a burst of reconnects is one of the heaviest moments of a deployment).

@@ -8,6 +8,13 @@ up after it. "Is user X online?" is one ZCOUNT of the unexpired members.
 
 If Redis fails, answers fall back to this process's own sockets: a user seen offline gets the
 notification as ``pending`` and by replay, so a Redis outage can delay but never lose one.
+
+A process advertises its sockets only while it can receive what others publish (its
+message-queue listener is subscribed): after a Redis restart the heartbeat would otherwise
+write its entries back before python-socketio's listener has resubscribed (its retries back off
+up to a minute), and other processes would push into a channel nobody here listens to and
+record those notifications delivered. Until then its users count as offline elsewhere, and what
+they are sent waits as ``pending``.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 from flask import Flask, current_app
 
+from app import message_queue
 from app.redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
 
 log = logging.getLogger(__name__)
@@ -71,9 +79,17 @@ class Presence:
 class RedisPresence(Presence):
     """Presence shared by every process through Redis, with expiring entries."""
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        ttl: int,
+        receiving: Callable[[], bool] = lambda: True,
+    ) -> None:
         super().__init__()
         self.client = client
+        #: Whether pushes published by other processes reach this process (see the module doc).
+        self.receiving = receiving
         self.prefix = prefix
         self.ttl = ttl
         self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -86,6 +102,9 @@ class RedisPresence(Presence):
 
     def add(self, user_id: str, sid: str) -> None:
         super().add(user_id, sid)
+        if not self.receiving():
+            log.warning("presence: message queue not listening, %s is online here only", user_id)
+            return
         key = self._key(user_id)
         try:
             pipe = self.client.pipeline(transaction=False)
@@ -123,6 +142,9 @@ class RedisPresence(Presence):
 
     def heartbeat(self) -> None:
         """Push this process's entries' expiry forward and drop expired members of its users."""
+        if not self.receiving():
+            log.warning("presence: message queue not listening, entries left to expire")
+            return
         with self._lock:
             snapshot = {user: list(sids) for user, sids in self._local.items()}
         now = time.time()
@@ -170,7 +192,9 @@ EXTENSION_KEY = "notify.presence"
 def init_presence(app: Flask) -> Presence:
     client = app.extensions.get(REDIS_EXTENSION_KEY)
     tracker: Presence = (
-        RedisPresence(client, app.config["REDIS_PREFIX"], app.config["PRESENCE_TTL"])
+        RedisPresence(
+            client, app.config["REDIS_PREFIX"], app.config["PRESENCE_TTL"], message_queue.receiving
+        )
         if client is not None
         else Presence()
     )

@@ -44,8 +44,11 @@ class SocketLimits:
             if self.limiter.hit(item, self.prefix, *identifiers):
                 return None
             reset = self.limiter.get_window_stats(item, self.prefix, *identifiers).reset_time
-        except Exception:
-            log.warning("rate limit storage unavailable; letting the event through", exc_info=True)
+        except Exception as error:  # one line per event, no traceback: an outage is not a bug
+            log.warning(
+                "rate limit storage unavailable (%s); letting the event through",
+                type(error).__name__,
+            )
             return None
         return max(1, math.ceil(reset - time.time()))
 

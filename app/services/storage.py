@@ -115,11 +115,11 @@ def record_delivered(connection: sa.Connection, ids: Sequence[int], now: datetim
 def missed(
     connection: sa.Connection, user_id: str, last_id: int | None, limit: int
 ) -> list[NotificationDict]:
-    """A user's notifications newer than ``last_id`` (without it: the pending ones), oldest
-    first, at most ``limit``: served by one of the two recipient indexes."""
+    """A user's notifications newer than ``last_id`` and every pending one (without it: the
+    pending ones), oldest first, at most ``limit``; ``notifications.replay`` says why."""
     query = sa.select(TABLE).where(TABLE.c.recipient_id == user_id)
     if last_id is not None:
-        query = query.where(TABLE.c.id > last_id)
+        query = query.where(sa.or_(TABLE.c.id > last_id, TABLE.c.status == Status.PENDING.value))
     else:
         query = query.where(TABLE.c.status == Status.PENDING.value)
     rows = connection.execute(query.order_by(TABLE.c.id).limit(limit)).all()

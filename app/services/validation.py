@@ -16,6 +16,9 @@ from app.errors import ValidationError
 RECIPIENT_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 TYPE = re.compile(r"[a-z0-9._-]{1,64}")
 MAX_DATA_BYTES = 8 * 1024
+#: Levels of objects and arrays in ``data``, itself included. MariaDB's JSON check refuses more
+#: than 31; refused here, such a value would fail the whole INSERT of a batch of sends.
+MAX_DATA_DEPTH = 20
 DEFAULT_TYPE = "message"
 NOTIFICATION_FIELDS = frozenset({"recipientId", "message", "type", "data"})
 #: The webhook also takes ``recipientIds`` (a batch) instead of ``recipientId``.
@@ -150,6 +153,8 @@ def check_content(
         message = message.strip()
         if not 1 <= len(message) <= max_message_length:
             details["message"] = f"must be 1-{max_message_length} characters after trimming"
+        elif not is_unicode_text(message):
+            details["message"] = UNICODE_RULE
 
     kind = payload.get("type")
     if kind is None:
@@ -163,8 +168,8 @@ def check_content(
         if not isinstance(data, dict):
             details["data"] = "must be a JSON object"
             data = None
-        elif serialised_size(data) > MAX_DATA_BYTES:
-            details["data"] = f"must be at most {MAX_DATA_BYTES} bytes once serialised"
+        elif (problem := data_problem(data)) is not None:
+            details["data"] = problem
     return message, kind, data
 
 
@@ -181,9 +186,53 @@ def idempotency_key(value: str | None) -> str | None:
     return value
 
 
-def serialised_size(data: dict[str, Any]) -> int:
-    """Bytes of compact UTF-8 JSON; anything that cannot be serialised counts as too big."""
+UNICODE_RULE = "must be valid Unicode text (no lone surrogates)"
+
+
+def is_unicode_text(text: str) -> bool:
+    """False for a string with a lone surrogate (``"\\ud800"`` in JSON parses to one): it has
+    no UTF-8 form, so the database driver would fail on it."""
     try:
-        return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-    except (TypeError, ValueError, RecursionError):
-        return MAX_DATA_BYTES + 1
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def data_problem(data: dict[str, Any]) -> str | None:
+    """Why ``data`` cannot be stored as the JSON the database checks, or None.
+
+    Over MAX_DATA_BYTES once serialised (compact UTF-8), NaN or Infinity (not JSON; a socket
+    payload may carry them), a lone surrogate, or nested deeper than MAX_DATA_DEPTH.
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return "must be plain JSON (no NaN or Infinity)"
+    except (TypeError, RecursionError):
+        return f"must be at most {MAX_DATA_BYTES} bytes once serialised"
+    if not is_unicode_text(text):
+        return UNICODE_RULE
+    if len(text.encode()) > MAX_DATA_BYTES:
+        return f"must be at most {MAX_DATA_BYTES} bytes once serialised"
+    if nesting_depth(data) > MAX_DATA_DEPTH:
+        return f"must nest objects and arrays at most {MAX_DATA_DEPTH} levels deep"
+    return None
+
+
+def nesting_depth(value: object) -> int:
+    """Levels of objects and arrays in ``value`` (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: list[object] = []
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

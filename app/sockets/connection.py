@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import request
 from flask_socketio import ConnectionRefusedError, join_room
@@ -50,7 +53,43 @@ def authenticate_handshake(auth: object) -> str:
         raise ConnectionRefusedError("unauthorized", {"code": refused.problem.value}) from None
 
 
+def handshake_only(handler: Callable[..., None]) -> Callable[..., None]:
+    """Run ``handler`` for the socket's own handshake only.
+
+    python-socketio hands a client *event* named ``connect`` to the connect handler too
+    (Flask-SocketIO then passes the event's second argument as ``auth``): a connected socket
+    could re-run its handshake, with another token. A real handshake comes with the session's
+    own WSGI environ as first argument, which a client cannot send.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any) -> None:
+        event_args = request.event["args"]  # type: ignore[attr-defined]
+        if not event_args or event_args[0] is not request.environ:
+            log.warning("ignored a client event named connect")
+            return None
+        return handler(*args)
+
+    return wrapper
+
+
+def disconnect_only(handler: Callable[..., None]) -> Callable[..., None]:
+    """Run ``handler`` for the socket's real disconnect only, not for a client event named
+    ``disconnect`` (python-socketio dispatches both to it): during a real one python-socketio
+    no longer counts the socket as connected."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any) -> None:
+        if socketio.server.manager.is_connected(request.sid, "/"):  # type: ignore[attr-defined]
+            log.warning("ignored a client event named disconnect")
+            return None
+        return handler(*args)
+
+    return wrapper
+
+
 @socketio.on("connect")
+@handshake_only
 @logged_event
 def on_connect(auth: object = None) -> None:
     """Accept an authenticated socket, or refuse it; never accept one half set up.
@@ -64,11 +103,16 @@ def on_connect(auth: object = None) -> None:
         raise
     except Exception:
         log.exception("connect failed")
-        sid: str = request.sid  # type: ignore[attr-defined]
-        user = sessions.release(sid)
-        if user is not None:
-            presence().remove(user, sid)
+        undo_session(request.sid)  # type: ignore[attr-defined]
         raise ConnectionRefusedError("internal_error", {"code": "internal_error"}) from None
+
+
+def undo_session(sid: str) -> str | None:
+    """Forget a socket being refused: no user bound to it, not online; returns its user."""
+    user = sessions.release(sid)
+    if user is not None:
+        presence().remove(user, sid)
+    return user
 
 
 def open_session(auth: object) -> None:
@@ -90,10 +134,24 @@ def open_session(auth: object) -> None:
     try:
         notifications.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
-        log.error("replay skipped for a socket of %s: database unavailable", user)
+        # Accepted without its replay, the client would take newer live pushes as "seen up to
+        # here" and its next lastId would skip what it missed: refused, it tries again later.
+        log.warning("connect of %s refused: database unavailable, nothing replayed", user)
+        undo_session(sid)
+        connection_logs().record(
+            user,
+            sid,
+            ConnectionEvent.DISCONNECT,
+            request.remote_addr,
+            request.headers.get("User-Agent"),
+        )
+        raise ConnectionRefusedError(
+            "service_unavailable", {"code": "service_unavailable"}
+        ) from None
 
 
 @socketio.on("disconnect")
+@disconnect_only
 @logged_event
 def on_disconnect(*_reason: object) -> None:
     sid: str = request.sid  # type: ignore[attr-defined]

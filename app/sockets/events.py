@@ -11,6 +11,7 @@ from app.extensions import socketio
 from app.observability.logging import logged_event
 from app.services import notifications
 from app.services.rate_limits import socket_limits
+from app.sockets import lifecycle
 from app.sockets.sessions import current_user
 
 
@@ -19,8 +20,9 @@ from app.sockets.sessions import current_user
 def on_send_notification(*args: Any) -> dict[str, Any]:
     """Ack ``{success, notification}``; the sender is the socket's user."""
     user = current_user()
-    socket_limits().check_event(user)
-    notification = notifications.submit(args[0] if args else None, sender_id=user)
+    with lifecycle.client_event():
+        socket_limits().check_event(user)
+        notification = notifications.submit(args[0] if args else None, sender_id=user)
     return {"success": True, "notification": notification}
 
 
@@ -29,8 +31,9 @@ def on_send_notification(*args: Any) -> dict[str, Any]:
 def on_mark_read(*args: Any) -> dict[str, Any]:
     """Ack ``{success, updated}``; the user's other sockets get ``notification_read``."""
     user = current_user()
-    socket_limits().check_event(user)
-    updated = notifications.mark_read(user, args[0] if args else None, skip_sid=request.sid)  # type: ignore[attr-defined]
+    with lifecycle.client_event():
+        socket_limits().check_event(user)
+        updated = notifications.mark_read(user, args[0] if args else None, skip_sid=request.sid)  # type: ignore[attr-defined]
     return {"success": True, "updated": updated}
 
 

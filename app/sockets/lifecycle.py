@@ -8,7 +8,8 @@ On SIGTERM (a deploy, a scale-down) gunicorn stops accepting and then waits ``gr
 for open connections to end. Socket.IO connections never end by themselves, so the worker would
 sit out the whole timeout and be killed by the arbiter: its users "online" until their entries
 expire, their disconnects never logged. Instead the process takes its users offline at once
-(senders store ``pending`` from then on), closes every socket at the Engine.IO level so clients
+(senders store ``pending`` from then on), answers the client events it is handling (new ones
+are refused with ``service_unavailable``), closes every socket at the Engine.IO level so clients
 reconnect (through the balancer, to a live process), writes the queued connection log rows, and
 only then lets gunicorn go on with its own shutdown, which now finds no connection to wait for.
 Connections that are not Socket.IO sessions (an idle keep-alive HTTP connection of a balancer)
@@ -21,12 +22,15 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
 from flask import Flask, current_app
 
+from app.errors import ServiceUnavailable
 from app.extensions import socketio
 from app.services.connection_logs import connection_logs
 from app.services.presence import presence
@@ -38,8 +42,14 @@ HEARTBEAT_KEY = "notify.presence_heartbeat"
 CLOSING_ROUNDS = 3
 CLOSING_ROUND_SECONDS = 0.5
 
+#: Longest wait at shutdown for the client events being handled to finish (their acks sent).
+DRAIN_SECONDS = 5.0
+
 _heartbeat_lock = threading.Lock()
 _shutdown_started = False
+_events_lock = threading.Lock()
+_events_in_flight = 0
+_refusing_events = False
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -84,10 +94,38 @@ def install_clean_shutdown(app: Flask) -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+@contextmanager
+def client_event() -> Iterator[None]:
+    """Around each client event: counted, so that shutdown waits for its ack; once shutdown
+    has begun, refused with ``service_unavailable`` (stored nothing; send it elsewhere)."""
+    global _events_in_flight
+    with _events_lock:
+        if _refusing_events:
+            raise ServiceUnavailable(message="This server is shutting down; connect again.")
+        _events_in_flight += 1
+    try:
+        yield
+    finally:
+        with _events_lock:
+            _events_in_flight -= 1
+
+
+def drain_client_events() -> None:
+    """Refuse new client events, then wait (up to DRAIN_SECONDS) for those being handled."""
+    global _refusing_events
+    with _events_lock:
+        _refusing_events = True
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while _events_in_flight and time.monotonic() < deadline:
+        socketio.sleep(0.02)
+
+
 def shut_down(app: Flask, previous: SignalHandler) -> None:
-    """Offline at once, close every socket, write the logs, then the previous handler's turn."""
+    """Offline at once, answer the events in flight, close every socket, write the logs, then
+    the previous handler's turn."""
     with app.app_context():
         presence().clear()
+        drain_client_events()
         close_sockets()
         if callable(previous):
             previous(signal.SIGTERM, None)  # gunicorn: stop accepting, exit once idle

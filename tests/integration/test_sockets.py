@@ -23,6 +23,7 @@ from socketio import packet
 from socketio.manager import Manager
 
 from app.extensions import db, socketio
+from app.models import Notification
 from app.services import notifications
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
@@ -468,11 +469,36 @@ def test_last_id_replays_every_newer_notification_whatever_its_status(
 def test_last_id_as_a_numeric_string_replays_like_the_number(
     connect: Callable[..., SocketClient], client: FlaskClient
 ) -> None:
-    old, new = post(client, "bob", "old"), post(client, "bob", "new")
+    first = connect("bob")
+    old, seen = post(client, "bob", "old"), post(client, "bob", "seen")
+    first.wait_for("new_notification", 2)
+    first.disconnect()
+    new = post(client, "bob", "new")
     bob = connect("bob", lastId=f" {old['id']} ")
-    assert [n["id"] for n in bob.wait_for("new_notification")] == [new["id"]]
+    assert [n["id"] for n in bob.wait_for("new_notification", 2)] == [seen["id"], new["id"]]
     post(client, "bob", "barrier")
-    assert [n["message"] for n in bob.wait_for("new_notification", 2)] == ["new", "barrier"]
+    assert [n["message"] for n in bob.wait_for("new_notification", 3)] == ["seen", "new", "barrier"]
+
+
+def test_last_id_also_replays_older_notifications_still_pending(
+    app: Flask, connect: Callable[..., SocketClient], client: FlaskClient, rows: Rows
+) -> None:
+    """A row another process stored as pending while bob looked offline to it (a Redis outage)
+    is older than what bob's client got live since; reconnecting with lastId must not skip it.
+    """
+    first = connect("bob")
+    with app.app_context():
+        left = Notification(recipient_id="bob", message="stored elsewhere", type="message")
+        db.session.add(left)
+        db.session.commit()
+        left_id = left.id
+        db.session.remove()
+    live = post(client, "bob", "pushed live")
+    assert [n["id"] for n in first.wait_for("new_notification")] == [live["id"]]
+    first.disconnect()
+    bob = connect("bob", lastId=live["id"])
+    assert [n["id"] for n in bob.wait_for("new_notification")] == [left_id]
+    poll(lambda: stored(rows)[left_id]["status"], until=lambda status: status == "delivered")
 
 
 @pytest.mark.parametrize("last_id", ["abc", -1, True, 1.5, {"gt": 0}, 2**63])
@@ -652,13 +678,31 @@ def test_thirty_events_in_a_row_fit_in_a_pool_of_two_connections(
     assert [row["status"] for row in rows("notifications")] == ["delivered"] * 30
 
 
+UNREACHABLE_DATABASE = "mysql://root@127.0.0.1:1/notify_unreachable"
+
+
 @pytest.mark.mariadb
-def test_send_notification_during_a_database_outage_acks_service_unavailable(
+def test_a_handshake_during_a_database_outage_is_refused_service_unavailable(
     make_app: Callable[..., Flask], open_socket: Callable[..., SocketClient]
 ) -> None:
-    app = make_app(DATABASE_URL="mysql://root@127.0.0.1:1/notify_unreachable")
+    """Accepted without its replay, the client's next lastId would skip what it missed."""
+    app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
     alice = open_socket(app, "alice")
-    assert alice.is_connected()  # a replay that cannot read the database does not refuse
+    assert alice.refusal() == ("service_unavailable", {"code": "service_unavailable"})
+    with app.app_context():
+        assert presence().online(["alice"]) == set()
+
+
+@pytest.mark.mariadb
+def test_send_notification_during_a_database_outage_acks_service_unavailable(
+    make_app: Callable[..., Flask],
+    open_socket: Callable[..., SocketClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
+    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)  # connected before it
+    alice = open_socket(app, "alice")
+    assert alice.is_connected()
     ack = send(alice, {"recipientId": "bob", "message": "hi"})
     assert ack["success"] is False and ack["code"] == "service_unavailable"
     assert isinstance(ack["error"], str) and "Traceback" not in ack["error"]

@@ -93,3 +93,40 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_a_json_number_with_a_zero_fraction_counts_as_an_integer_recipient() -> None:
     assert validate_notification({"recipientId": 5.0, "message": "x"}, 2000).recipient_id == "5"
     assert "recipientId" in problems({"recipientId": 5.5, "message": "x"})
+
+
+def nested(levels: int) -> dict[str, Any]:
+    data: Any = 1
+    for _ in range(levels):
+        data = {"a": data}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"n": float("nan")}, "must be plain JSON (no NaN or Infinity)"),
+        ({"n": [float("inf")]}, "must be plain JSON (no NaN or Infinity)"),
+        ({"k": "\ud800"}, "must be valid Unicode text (no lone surrogates)"),
+        ({"\udfff": 1}, "must be valid Unicode text (no lone surrogates)"),
+        (nested(21), "must nest objects and arrays at most 20 levels deep"),
+        (
+            {"a": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]},
+            "must nest objects and arrays at most 20 levels deep",
+        ),
+    ],
+)
+def test_data_the_database_would_refuse_is_refused_here(data: Any, problem: str) -> None:
+    """MariaDB's JSON check refuses these; in a batched INSERT they would fail every send."""
+    assert problems({"recipientId": "u", "message": "m", "data": data}) == {"data": problem}
+
+
+def test_data_twenty_levels_deep_passes() -> None:
+    new = validate_notification({"recipientId": "u", "message": "m", "data": nested(20)}, 2000)
+    assert new.data == nested(20)
+
+
+def test_a_message_with_a_lone_surrogate_is_refused() -> None:
+    assert problems({"recipientId": "u", "message": "a\ud800b"}) == {
+        "message": "must be valid Unicode text (no lone surrogates)"
+    }
