@@ -13,13 +13,14 @@ import socketio as python_socketio
 from flask import Flask
 
 from app.extensions import socketio
+from app.rooms import IndexedManager, IndexedRooms
 
 SUBSCRIBE_WAIT_SECONDS = 5.0
 #: Key of a published message that carries several emits (see ``BatchingRedisManager``).
 BATCH = "notify_batch"
 
 
-class BatchingRedisManager(python_socketio.RedisManager):  # type: ignore[misc]
+class BatchingRedisManager(IndexedRooms, python_socketio.RedisManager):  # type: ignore[misc]
     """python-socketio's Redis manager, plus ``emit_many``: many room emits, one PUBLISH.
 
     Each emit goes to this process's sockets at once, as ``emit`` does, and the other processes
@@ -61,10 +62,11 @@ class BatchingRedisManager(python_socketio.RedisManager):  # type: ignore[misc]
         super()._handle_emit(message)
 
 
-def build(app: Flask) -> python_socketio.RedisManager | None:
+def build(app: Flask) -> python_socketio.Manager:
+    """The Redis message queue when REDIS_URL is set, else rooms in this process only."""
     url = app.config["REDIS_URL"]
     if not url or not app.config["MESSAGE_QUEUE"]:
-        return None
+        return IndexedManager()
     return BatchingRedisManager(
         url,
         channel=f"{app.config['REDIS_PREFIX']}:socketio",
