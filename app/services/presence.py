@@ -25,15 +25,18 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import redis
 from flask import Flask, current_app
 
 from app import message_queue
 from app.redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
+from app.services.batching import Batcher, HeldConnection
 
 log = logging.getLogger(__name__)
+#: Presence writes (adds and removals) sent in one pipeline.
+MAX_WRITES = 512
 
 
 class Presence:
@@ -81,6 +84,7 @@ class RedisPresence(Presence):
 
     def __init__(
         self,
+        app: Flask,
         client: redis.Redis,
         prefix: str,
         ttl: int,
@@ -88,6 +92,12 @@ class RedisPresence(Presence):
     ) -> None:
         super().__init__()
         self.client = client
+        #: Adds and removals of concurrent connects and disconnects share one pipeline; each
+        #: caller still waits for its own (a mass disconnect was 10,000 ZREMs, one per greenlet,
+        #: and timed out waiting for the pool).
+        self._writes: Batcher[tuple[bool, str, str], None] = Batcher(
+            app, "presence-writes", self._write_batch, MAX_WRITES
+        )
         #: Whether pushes published by other processes reach this process (see the module doc).
         self.receiving = receiving
         self.prefix = prefix
@@ -105,23 +115,36 @@ class RedisPresence(Presence):
         if not self.receiving():
             log.warning("presence: message queue not listening, %s is online here only", user_id)
             return
-        key = self._key(user_id)
+        self._writes.run((True, user_id, sid))
+
+    def _write_batch(
+        self, _held: HeldConnection, writes: Sequence[tuple[bool, str, str]]
+    ) -> list[None]:
+        """One pipeline for the adds and removals of the moment, in their order."""
+        expires = time.time() + self.ttl
+        pipe = self.client.pipeline(transaction=False)
+        for adding, user_id, sid in writes:
+            key = self._key(user_id)
+            if adding:
+                pipe.zadd(key, {self._member(sid): expires})
+                pipe.expire(key, self.ttl * 2)
+            else:
+                pipe.zrem(key, self._member(sid))
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(key, {self._member(sid): time.time() + self.ttl})
-            pipe.expire(key, self.ttl * 2)
             pipe.execute()
         except redis.RedisError:
+            added = sum(adding for adding, _, _ in writes)
             log.warning(
-                "presence: Redis unavailable, %s is known online to this process only", user_id
+                "presence: Redis unavailable; %d sockets known online to this process only, "
+                "%d departures left to expire by themselves",
+                added,
+                len(writes) - added,
             )
+        return [None for _ in writes]
 
     def remove(self, user_id: str, sid: str) -> None:
         super().remove(user_id, sid)
-        try:
-            self.client.zrem(self._key(user_id), self._member(sid))
-        except redis.RedisError:
-            log.warning("presence: Redis unavailable, %s's entry will expire by itself", user_id)
+        self._writes.run((False, user_id, sid))
 
     def online(self, user_ids: Iterable[str]) -> set[str]:
         users = list(dict.fromkeys(user_ids))
@@ -193,7 +216,11 @@ def init_presence(app: Flask) -> Presence:
     client = app.extensions.get(REDIS_EXTENSION_KEY)
     tracker: Presence = (
         RedisPresence(
-            client, app.config["REDIS_PREFIX"], app.config["PRESENCE_TTL"], message_queue.receiving
+            app,
+            client,
+            app.config["REDIS_PREFIX"],
+            app.config["PRESENCE_TTL"],
+            message_queue.receiving,
         )
         if client is not None
         else Presence()
