@@ -128,9 +128,7 @@ def open_session(auth: object) -> None:
     sessions.bind(sid, user)
     presence().add(user, sid)
     lifecycle.start_heartbeat()
-    connection_logs().record(
-        user, sid, ConnectionEvent.CONNECT, request.remote_addr, request.headers.get("User-Agent")
-    )
+    log_connection(user, sid, ConnectionEvent.CONNECT)
     try:
         notifications.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
@@ -138,13 +136,7 @@ def open_session(auth: object) -> None:
         # here" and its next lastId would skip what it missed: refused, it tries again later.
         log.warning("connect of %s refused: database unavailable, nothing replayed", user)
         undo_session(sid)
-        connection_logs().record(
-            user,
-            sid,
-            ConnectionEvent.DISCONNECT,
-            request.remote_addr,
-            request.headers.get("User-Agent"),
-        )
+        log_connection(user, sid, ConnectionEvent.DISCONNECT)
         raise ConnectionRefusedError(
             "service_unavailable", {"code": "service_unavailable"}
         ) from None
@@ -159,10 +151,11 @@ def on_disconnect(*_reason: object) -> None:
     if user is None:
         return
     presence().remove(user, sid)
+    log_connection(user, sid, ConnectionEvent.DISCONNECT)
+
+
+def log_connection(user: str, sid: str, event: ConnectionEvent) -> None:
+    """A ``connection_logs`` row for this socket (written in the background)."""
     connection_logs().record(
-        user,
-        sid,
-        ConnectionEvent.DISCONNECT,
-        request.remote_addr,
-        request.headers.get("User-Agent"),
+        user, sid, event, request.remote_addr, request.headers.get("User-Agent")
     )
