@@ -28,7 +28,7 @@ import requests
 
 from tests.conftest import API_KEY
 from tests.e2e import servers
-from tests.e2e.clients import Listener
+from tests.e2e.clients import Listener, wait_until
 
 #: Lines printed at the end of the run by ``pytest_terminal_summary`` (tests/faults/conftest.py).
 REPORT: list[str] = []
@@ -202,6 +202,20 @@ class Fleet:
 
     def delivered(self) -> set[int]:
         return set().union(*(self.received(user) for user in self.sessions))
+
+    def reconnect_everyone(
+        self, users: Iterable[str], server: servers.Server | str, acked: set[int]
+    ) -> int:
+        """Let the acknowledged ids arrive live, then reconnect every user with its lastId, as a
+        client would: what a dropped push left behind comes now. Returns how many had arrived
+        live before."""
+        wait_until(lambda: acked <= self.delivered(), 5)
+        live = len(acked & self.delivered())
+        for user in users:
+            self.current(user).disconnect()
+            self.connect(user, server)
+        wait_until(lambda: acked <= self.delivered(), 10)
+        return live
 
     def duplicates(self) -> int:
         """Notifications a user got more than once (allowed; clients drop them by id)."""

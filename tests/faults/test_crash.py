@@ -79,13 +79,7 @@ def test_kill_9_of_one_process_loses_no_acknowledged_notification(
         load.stop()
 
     acked = ledger.acked_ids()
-    wait_until(lambda: acked <= fleet.delivered(), 5)
-    live = len(acked & fleet.delivered())
-    # Every client reconnects once more with lastId: what a dropped push left behind comes now.
-    for user in users:
-        fleet.current(user).disconnect()
-        fleet.connect(user, survivor)
-    wait_until(lambda: acked <= fleet.delivered(), 10)
+    live = fleet.reconnect_everyone(users, survivor, acked)
     ledger.verify(
         rows("notifications"),
         fleet.delivered(),

@@ -142,12 +142,7 @@ def test_a_redis_outage_delays_but_loses_nothing_and_heals_by_itself(
         load.stop()
 
     acked = ledger.acked_ids()
-    wait_until(lambda: acked <= fleet.delivered(), 5)
-    live = len(acked & fleet.delivered())
-    for user in [*users, carol]:
-        fleet.current(user).disconnect()
-        fleet.connect(user, second)
-    wait_until(lambda: acked <= fleet.delivered(), 10)
+    live = fleet.reconnect_everyone([*users, carol], second, acked)
     assert not ledger.refused, ledger.refused
     ledger.verify(
         rows("notifications"),

@@ -112,12 +112,7 @@ def test_sigterm_under_load_finishes_in_flight_work_and_loses_nothing(
         events.stop()
 
     acked = ledger.acked_ids()
-    wait_until(lambda: acked <= fleet.delivered(), 5)
-    live = len(acked & fleet.delivered())
-    for user in users:
-        fleet.current(user).disconnect()
-        fleet.connect(user, survivor)
-    wait_until(lambda: acked <= fleet.delivered(), 10)
+    live = fleet.reconnect_everyone(users, survivor, acked)
     stored = rows("notifications")
     # Whatever the server took on, it answered: a send without an answer was never stored
     # (its request never got in; events in flight are drained before the sockets close).
