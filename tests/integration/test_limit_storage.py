@@ -1,4 +1,4 @@
-"""The rate-limit storage on a real Redis: local counting under half a limit, exact above it."""
+"""The rate-limit storage on a real Redis: leases spent locally, never more than the limit."""
 
 from __future__ import annotations
 
@@ -10,86 +10,70 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.services.limit_storage import SyncedRedisStorage
+from app.services.limit_storage import LeasedRedisStorage
 from tests.conftest import REDIS_URL, fresh_prefix
 
 pytestmark = pytest.mark.mariadb  # needs the run's Redis
 
 
 @pytest.fixture
-def storages() -> Callable[[], SyncedRedisStorage]:
-    """Storages of one deployment (one prefix), as two processes would have them."""
+def storages() -> Callable[[], LeasedRedisStorage]:
+    """Storages of one deployment (one prefix), as several processes would have them."""
     prefix = fresh_prefix()
 
-    def make() -> SyncedRedisStorage:
+    def make() -> LeasedRedisStorage:
         storage = storage_from_string(f"notify+{REDIS_URL}", key_prefix=prefix)
-        assert isinstance(storage, SyncedRedisStorage)
+        assert isinstance(storage, LeasedRedisStorage)
         return storage
 
     return make
 
 
-def redis_total(storage: SyncedRedisStorage) -> int:
-    return sum(
-        int(storage.storage.get(key) or 0)
-        for key in storage.storage.scan_iter(match=f"{storage.prefix}:*")
-    )
+def redis_total(storage: LeasedRedisStorage) -> int:
+    client = storage.storage
+    return sum(int(client.get(key) or 0) for key in client.scan_iter(match=f"{storage.prefix}:*"))
 
 
-def test_hits_under_half_the_limit_are_counted_locally_then_written_by_the_sync(
-    storages: Callable[[], SyncedRedisStorage],
+def test_hits_within_a_lease_make_no_round_trip(
+    storages: Callable[[], LeasedRedisStorage],
+) -> None:
+    storage = storages()
+    limiter = SlidingWindowCounterRateLimiter(storage)
+    item = RateLimitItemPerMinute(1000)  # leases of 10
+    assert limiter.hit(item, "webhook", "key")
+    assert redis_total(storage) == 10  # this hit and a lease of 9 more, reserved at once
+    assert all(limiter.hit(item, "webhook", "key") for _ in range(9))
+    assert redis_total(storage) == 10  # spent in memory
+    assert limiter.hit(item, "webhook", "key")
+    assert redis_total(storage) == 20  # the next lease
+
+
+@pytest.mark.parametrize("limit", [10, 20, 1000])
+def test_several_processes_never_pass_more_than_the_limit_together(
+    storages: Callable[[], LeasedRedisStorage], limit: int
+) -> None:
+    limiters = [SlidingWindowCounterRateLimiter(storages()) for _ in range(3)]
+    item = RateLimitItemPerMinute(limit)
+    passed = sum(limiters[i % 3].hit(item, "k") for i in range(3 * limit))
+    lease = max(1, limit // 100)
+    # Never more; at most a lease early per other process holding one.
+    assert limit - 2 * (lease - 1) <= passed <= limit
+
+
+def test_a_lease_that_does_not_fit_is_trimmed_and_the_rest_given_back(
+    storages: Callable[[], LeasedRedisStorage],
 ) -> None:
     first, second = storages(), storages()
-    limiter = SlidingWindowCounterRateLimiter(first)
-    item = RateLimitItemPerMinute(100)
-    assert all(limiter.hit(item, "webhook", "key") for _ in range(10))
-    assert redis_total(first) == 0  # nothing written yet: no round trip per hit
-    first.sync()
-    assert redis_total(first) == 10
-    stats = SlidingWindowCounterRateLimiter(second).get_window_stats(item, "webhook", "key")
-    assert stats.remaining == 90  # another process sees them
-
-
-def test_from_half_of_the_limit_two_processes_share_it_exactly(
-    storages: Callable[[], SyncedRedisStorage],
-) -> None:
-    first, second = storages(), storages()
-    limiters = [SlidingWindowCounterRateLimiter(first), SlidingWindowCounterRateLimiter(second)]
-    item = RateLimitItemPerMinute(10)
-    passed = sum(limiters[0].hit(item, "k") for _ in range(5))
-    first.sync()
-    # Alternating from here on: every hit above half of the limit is decided in Redis.
-    passed += sum(limiters[i % 2].hit(item, "k") for i in range(20))
-    assert passed == 10
-    assert redis_total(first) == 10  # refused hits were taken back
-
-
-def test_a_small_limit_is_exact_across_processes_without_any_sync(
-    storages: Callable[[], SyncedRedisStorage],
-) -> None:
-    """Under a limit of 1 nothing is ever counted locally."""
-    first, second = storages(), storages()
-    item = RateLimitItemPerMinute(1)
-    assert SlidingWindowCounterRateLimiter(first).hit(item, "k")
+    item = RateLimitItemPerMinute(1000)  # leases of 10
+    busy = SlidingWindowCounterRateLimiter(first)
+    assert sum(busy.hit(item, "k") for _ in range(995)) == 995  # 1000 reserved in Redis
+    # Here 5 of the first process's lease are still unspent: they count as used.
     assert not SlidingWindowCounterRateLimiter(second).hit(item, "k")
+    assert sum(busy.hit(item, "k") for _ in range(10)) == 5  # its own lease, then no more
+    assert redis_total(first) == 1000
 
 
 def test_unreachable_redis_fails_the_hit_so_callers_apply_their_policy() -> None:
     storage = storage_from_string("notify+redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):
         SlidingWindowCounterRateLimiter(storage).hit(RateLimitItemPerMinute(100), "k")
-
-
-def test_a_key_in_use_learns_the_other_processes_hits_at_its_next_sync(
-    storages: Callable[[], SyncedRedisStorage],
-) -> None:
-    first, second = storages(), storages()
-    item = RateLimitItemPerMinute(1000)
-    limiters = [SlidingWindowCounterRateLimiter(first), SlidingWindowCounterRateLimiter(second)]
-    assert limiters[0].hit(item, "k")  # the first process knows the window from here on
-    assert all(limiters[1].hit(item, "k") for _ in range(30))
-    second.sync()
-    assert limiters[0].get_window_stats(item, "k").remaining == 999  # not seen yet
-    assert limiters[0].hit(item, "k")
-    first.sync()
-    assert limiters[0].get_window_stats(item, "k").remaining == 1000 - 32
