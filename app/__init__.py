@@ -76,8 +76,9 @@ class NoSessions(SessionInterface):
 
 
 class NotifyFlask(Flask):
-    """Flask without per-request work this service never needs: cookie sessions, and the
-    check of every hook and view for ``async def`` (there are none; gevent does the waiting)."""
+    """Flask without per-request work this service never needs: cookie sessions, the check of
+    every hook and view for ``async def`` (there are none; gevent does the waiting), and URL
+    matching for the request context of each Socket.IO event."""
 
     session_interface = NoSessions()
 
