@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from flask import Flask, Request, Response
-from flask.sessions import SessionInterface
+from flask import Flask, Response
 from flask_migrate import upgrade
 from gevent import monkey
-from werkzeug.routing import MapAdapter
 
 # Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
 from app import message_queue, sockets, web  # noqa: F401
@@ -20,6 +17,7 @@ from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
 from app.observability.logging import configure_logging
+from app.patches.flask import NotifyFlask
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
@@ -29,8 +27,6 @@ from app.services.rate_limits import init_socket_limits
 from app.sockets.polling_limit import install_polling_limit
 from config import load_config
 
-#: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
-SOCKETIO_PATH = "/socket.io/"
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
@@ -62,36 +58,6 @@ def create_app(
     register_cli(app)
     prepare_embedded_database(app)
     return app
-
-
-class NoSessions(SessionInterface):
-    """No cookie sessions: every caller authenticates with a key or a token. Flask's default
-    interface would still look for, and verify, a session cookie on every request."""
-
-    def open_session(self, app: Flask, request: object) -> None:
-        return None
-
-    def save_session(self, app: Flask, session: object, response: Response) -> None:
-        return None
-
-
-class NotifyFlask(Flask):
-    """Flask without per-request work this service never needs: cookie sessions, the check of
-    every hook and view for ``async def`` (there are none; gevent does the waiting), and URL
-    matching for the request context of each Socket.IO event."""
-
-    session_interface = NoSessions()
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        return func
-
-    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
-        """No URL matching for the request context Flask-SocketIO makes for each Socket.IO
-        event (it carries the handshake's ``/socket.io/`` path, which is no route: matching it
-        built and stored a 404 on every event)."""
-        if request is not None and request.path.startswith(SOCKETIO_PATH):
-            return None
-        return super().create_url_adapter(request)
 
 
 def socket_origins(app: Flask) -> list[str] | str | None:

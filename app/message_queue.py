@@ -13,7 +13,7 @@ import socketio as python_socketio
 from flask import Flask
 
 from app.extensions import socketio
-from app.rooms import IndexedManager, IndexedRooms
+from app.patches.socketio import IndexedManager, IndexedRooms
 
 SUBSCRIBE_WAIT_SECONDS = 5.0
 #: Key of a published message that carries several emits (see ``BatchingRedisManager``).

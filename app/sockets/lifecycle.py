@@ -32,6 +32,7 @@ from flask import Flask, current_app
 
 from app.errors import ServiceUnavailable
 from app.extensions import socketio
+from app.patches import engineio
 from app.services.connection_logs import connection_logs
 from app.services.presence import presence
 
@@ -146,10 +147,5 @@ def close_sockets() -> None:
     """
     server = socketio.server
     if server is not None:
-        engine = server.eio
-        for sid, session in list(engine.sockets.items()):
-            # Without waiting for the CLOSE packet to go out: a polling client that is gone
-            # would never fetch it, and waiting would leave every later socket open.
-            session.close(wait=False, reason=engine.reason.SERVER_DISCONNECT)
-            engine.sockets.pop(sid, None)
+        engineio.close_all(server.eio)
     connection_logs().flush()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import socketio
 
-from app.rooms import IndexedManager, IndexedRooms
+from app.patches.socketio import IndexedManager, IndexedRooms
 
 pytestmark = pytest.mark.unit
 NS = "/"

@@ -1,4 +1,5 @@
-"""Rooms indexed by client as well as by room, so a disconnect costs what the client joined.
+"""python-socketio overrides: rooms indexed by client as well as by room, so a disconnect costs
+what the client joined.
 
 python-socketio finds a leaving client's rooms by copying and scanning every room of the
 namespace. Here each client is in three (every client's own, ``None`` for all clients, and its
@@ -13,6 +14,27 @@ from __future__ import annotations
 from typing import Any
 
 import socketio
+
+from app.patches.fence import fence
+
+for _name, _sha, _why in (
+    (
+        "basic_disconnect",
+        "2933b50bc4b2ea7b4367a84e05c2e22c52fed98b00afc3b88d06d61ab9fb9aa1",
+        "copied, with the rooms taken from the index",
+    ),
+    (
+        "basic_enter_room",
+        "3f509586d2d7f47ec92cc5113a80f5302ca1d82fb3689ee530edd3aa9ad6a1a3",
+        "wrapped: the index follows",
+    ),
+    (
+        "basic_leave_room",
+        "e27f3eea06d1c6a6ea295e99f62477330af4779e1f1853753e94f309ef0e74f2",
+        "wrapped: the index follows",
+    ),
+):
+    fence(f"socketio.base_manager.BaseManager.{_name}", _sha, _why)
 
 
 class IndexedRooms:

@@ -1,0 +1,102 @@
+"""gevent (pywsgi) and gevent-websocket overrides: timeouts on stalled clients, JSON refusals,
+a smaller read buffer.
+
+gevent's pywsgi waits for ever for a request line, headers or a body that never come, so a
+client that opens connections and sends nothing (slowloris) holds a greenlet and a file
+descriptor per connection for ever. ``TimeoutHandler`` gives a plain HTTP connection
+``CLIENT_TIMEOUT`` seconds (default 10) for each read and write, and as much to start its next
+keep-alive request. A websocket, once upgraded, gets ``PING_INTERVAL + PING_TIMEOUT + 5``
+seconds instead: a live client answers Engine.IO's pings well within it, and a client that
+stopped reading frees its connection, and what was queued for it.
+
+Requests refused before the application sees them (a malformed or too large request line or
+header) are answered in the contract's JSON error shape: pywsgi's private
+``WSGIHandler._handle_client_error`` answers them with an empty body, and tells them apart from
+a plain socket error by its private ``_InvalidClientInput``.
+
+The read buffer is 2 KiB instead of io's 8 KiB (larger reads, a big body, bypass it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from gevent.pywsgi import _InvalidClientInput
+from geventwebsocket.handler import WebSocketHandler
+
+from app.patches.fence import fence
+
+fence(
+    "gevent.pywsgi.WSGIHandler._handle_client_error",
+    "a3fbde482b69b9fd10fe37b4c65a39e1e195d1f067ca351298104f6a092dd3dd",
+    "replaced: JSON refusal bodies, a silent close on a timeout",
+)
+fence(
+    "gevent.pywsgi._InvalidClientInput",
+    "9ee87093a93977b45001ff609cc7bee39a73b04b900ac935b2cff26b30f21e3a",
+    "relied on: tells a malformed request from a socket error",
+)
+fence(
+    "gevent.pywsgi.WSGIHandler.read_requestline",
+    "72173107a177f9b3a97c61a8b7ff8875fbc4f6664970d349d08b52af2716e985",
+    "wrapped: each request starts the client timeout",
+)
+fence(
+    "geventwebsocket.handler.WebSocketHandler.upgrade_websocket",
+    "01f7ee962132a1febf42a0b8b0c44724dff54a9c2b47a388bb22d52a173d6788",
+    "wrapped: an upgraded socket gets the ping window as its timeout",
+)
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+CLIENT_TIMEOUT = _seconds("CLIENT_TIMEOUT", 10)
+WEBSOCKET_TIMEOUT = _seconds("PING_INTERVAL", 25) + _seconds("PING_TIMEOUT", 20) + 5
+#: Bytes of each connection's read buffer.
+READ_BUFFER = 2048
+
+
+def _refusal(status: str, message: str) -> bytes:
+    body = json.dumps({"success": False, "error": message, "code": "validation_error"}).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+BAD_REQUEST = _refusal("400 Bad Request", "The request line or headers are malformed or too large.")
+URI_TOO_LONG = _refusal("414 URI Too Long", "The request line is too long.")
+
+
+class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        super().__init__(sock, address, server, rfile or sock.makefile("rb", READ_BUFFER))
+
+    def read_requestline(self) -> Any:
+        """Each request (the first, or the next on a keep-alive connection) starts the clock."""
+        self.socket.settimeout(CLIENT_TIMEOUT)
+        return super().read_requestline()
+
+    def upgrade_websocket(self) -> Any:
+        result = super().upgrade_websocket()
+        if self.environ.get("wsgi.websocket") is not None:
+            self.socket.settimeout(WEBSOCKET_TIMEOUT)
+        return result
+
+    def handle_one_request(self) -> Any:
+        result = super().handle_one_request()
+        if isinstance(result, tuple) and result[0] == "414":
+            return ("414", URI_TOO_LONG)
+        return result
+
+    def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
+        if isinstance(ex, OSError) and not isinstance(ex, _InvalidClientInput):
+            # Silence past CLIENT_TIMEOUT, or a reset, while reading the headers: just close.
+            return ("408", b"")
+        self.log_error("Invalid request (from %s): %s", self.client_address, type(ex).__name__)
+        return ("400", BAD_REQUEST)
