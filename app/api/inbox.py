@@ -61,11 +61,11 @@ def bearer_challenge(response: Response) -> Response:
 
 @bp.get("/api/notifications")
 def list_notifications() -> tuple[dict[str, Any], int]:
-    """Called by inbox clients; 200 with a page of the caller's notifications, newest first,
-    the cursor of the next page and the unread count."""
+    """Called by inbox clients; 200 with a page of the caller's notifications, newest first
+    (oldest first with ``after``), the cursor of the next page and the unread count."""
     user = require_user()
     query = notifications.parse_page_request(request.args.to_dict(flat=False))
-    page = notifications.list_for(user, query.limit, query.before, query.status)
+    page = notifications.list_for(user, query.limit, query.before, query.status, query.after)
     return {
         "success": True,
         "notifications": page.notifications,

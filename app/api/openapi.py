@@ -254,7 +254,8 @@ def document() -> dict[str, Any]:
             },
             "/api/notifications": {
                 "get": {
-                    "summary": "A page of the caller's notifications, newest first.",
+                    "summary": "A page of the caller's notifications, newest first "
+                    "(oldest first with after).",
                     "security": [{"bearer": []}],
                     "parameters": [
                         query_parameter(
@@ -269,6 +270,12 @@ def document() -> dict[str, Any]:
                         query_parameter(
                             "before",
                             {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ID},
+                        ),
+                        query_parameter(
+                            "after",
+                            {"type": "integer", "minimum": 0, "maximum": notifications.MAX_ID},
+                            "Catch-up instead of before: ids greater than this one, oldest "
+                            "first (after a truncated replay_complete). Not with before.",
                         ),
                         query_parameter(
                             "status", {"type": "string", "enum": list(notifications.STATUS_FILTERS)}
@@ -366,8 +373,9 @@ def page_schema() -> dict[str, Any]:
     )
 
 
-def query_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+def query_parameter(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+    return parameter | ({"description": description} if description else {})
 
 
 def health_schema(status: str) -> dict[str, Any]:

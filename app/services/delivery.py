@@ -6,7 +6,7 @@ its own members of the room, so the caller never needs to know where the recipie
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.extensions import socketio
@@ -15,6 +15,7 @@ from app.models import NotificationDict
 
 NEW_NOTIFICATION = "new_notification"
 NOTIFICATION_READ = "notification_read"
+REPLAY_COMPLETE = "replay_complete"
 
 
 def user_room(user_id: str) -> str:
@@ -40,6 +41,11 @@ def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:
     """Emit notifications to one socket (replay on connect), in order."""
     for notification in notifications:
         socketio.emit(NEW_NOTIFICATION, notification, to=sid)
+
+
+def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
+    """Tell one socket its replay is over (after its replayed notifications, in order)."""
+    socketio.emit(REPLAY_COMPLETE, dict(payload), to=sid)
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:

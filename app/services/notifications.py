@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -211,18 +211,41 @@ def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:
     return Answer(201, {"success": True, "notification": dict(stored[0])})
 
 
-def replay(user_id: str, last_id: int | None, sid: str) -> int:
-    """Push to one socket what its user missed, oldest first; returns how many were pushed.
+class Replayed(NamedTuple):
+    """What a connect's replay pushed: the ``replay_complete`` event's fields."""
+
+    count: int
+    #: More was missed than REPLAY_LIMIT: the rest is newer than ``last_id`` (page it with after=).
+    truncated: bool
+    #: The highest id replayed, else the ``lastId`` the client gave, else None.
+    last_id: int | None
+
+    def event(self) -> ReplayCompleteDict:
+        return {"count": self.count, "truncated": self.truncated, "lastId": self.last_id}
+
+
+class ReplayCompleteDict(TypedDict):
+    count: int
+    truncated: bool
+    lastId: int | None
+
+
+def replay(user_id: str, last_id: int | None, sid: str) -> Replayed:
+    """Push to one socket what its user missed, oldest first, then ``replay_complete``.
 
     With ``last_id``: every notification of the user newer than it, and every pending one
     (older pending ones were never pushed: stored while the user looked offline, e.g. during a
     Redis outage, while the client already got newer ones live). Without: every pending one.
+    At most REPLAY_LIMIT: one row more is read to know whether the replay is ``truncated``.
     Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
     ``_deliver_batch``. The reads of concurrent connects share a transaction, and so do the
     records (a burst of reconnects is one of the heaviest moments of a deployment).
     """
     batchers = _batchers()
-    missed = batchers.replay.run((user_id, last_id, current_app.config["REPLAY_LIMIT"]))
+    limit = current_app.config["REPLAY_LIMIT"]
+    missed = batchers.replay.run((user_id, last_id, limit + 1))
+    truncated = len(missed) > limit
+    missed = missed[:limit]
     now = utcnow()
     delivered_at = iso(now)
     pending = [n for n in missed if n["status"] == Status.PENDING.value]
@@ -230,13 +253,15 @@ def replay(user_id: str, last_id: int | None, sid: str) -> int:
         notification["status"] = Status.DELIVERED.value
         notification["deliveredAt"] = delivered_at
     delivery.push_to_socket(sid, missed)
+    replayed = Replayed(len(missed), truncated, missed[-1]["id"] if missed else last_id)
+    delivery.complete_replay(sid, replayed.event())
     metrics.notifications_replayed(len(missed), len(pending))
     if pending:
         try:
             batchers.record.run(([n["id"] for n in pending], now))
         except ServiceUnavailable:
             log.warning("could not record %d notifications as delivered", len(pending))
-    return len(missed)
+    return replayed
 
 
 def _replay_batch(
@@ -320,18 +345,23 @@ STATUS_FILTERS: dict[str, tuple[Status, ...]] = {
     "read": (Status.READ,),
     "unread": (Status.PENDING, Status.DELIVERED),
 }
-PAGE_PARAMETERS = frozenset({"limit", "before", "status"})
+CATCH_UP_INDEX_HINT = (
+    "USE INDEX (ix_notifications_recipient_id, ix_notifications_recipient_status_id)"
+)
+PAGE_PARAMETERS = frozenset({"limit", "before", "after", "status"})
 
 
 class PageRequest(NamedTuple):
     limit: int = DEFAULT_PAGE_SIZE
     before: int | None = None
     status: str | None = None
+    #: Catch-up: ids greater than this one, oldest first (instead of ``before``).
+    after: int | None = None
 
 
 class Page(NamedTuple):
     notifications: list[NotificationDict]
-    #: The id to pass as ``before`` for the next page; None when this page is the last.
+    #: The id to pass as ``before`` (or ``after``) for the next page; None on the last page.
     next_cursor: int | None
 
 
@@ -346,8 +376,9 @@ def _decimal(value: str, low: int, high: int) -> int | None:
 def parse_page_request(query: Mapping[str, Sequence[str]]) -> PageRequest:
     """The inbox query (each parameter's values, as given) checked, every problem at once.
 
-    ``limit`` 1-100 (default 20), ``before`` a positive id, ``status`` one of STATUS_FILTERS;
-    each at most once. Unknown parameters are refused by name, like unknown body fields.
+    ``limit`` 1-100 (default 20), ``before`` or ``after`` a positive id (not both),
+    ``status`` one of STATUS_FILTERS; each at most once. Unknown parameters are refused by name,
+    like unknown body fields.
     """
     unknown = sorted(query.keys() - PAGE_PARAMETERS)
     details = {str(name)[:64]: "is not an allowed parameter" for name in unknown}
@@ -364,17 +395,25 @@ def parse_page_request(query: Mapping[str, Sequence[str]]) -> PageRequest:
     before = _decimal(values["before"], 1, MAX_ID) if "before" in values else None
     if before is None and "before" in values:
         details["before"] = "must be a positive integer id"
+    # after=0 is "from the start": every id is greater.
+    after = _decimal(values["after"], 0, MAX_ID) if "after" in values else None
+    if after is None and "after" in values:
+        details["after"] = "must be an integer id, 0 or more"
+    elif "after" in values and "before" in values:
+        details["after"] = "give either before or after, not both"
     status = values.get("status")
     if status is not None and status not in STATUS_FILTERS:
         details["status"] = "must be one of " + ", ".join(STATUS_FILTERS)
     if details:
         raise ValidationError(details, "The query is not valid.")
-    return PageRequest(limit or DEFAULT_PAGE_SIZE, before, status)
+    return PageRequest(limit or DEFAULT_PAGE_SIZE, before, status, after)
 
 
-def page_query(user_id: str, limit: int, before: int | None, status: str | None) -> sa.Select[Any]:
-    """One page of the user's notifications, newest first, with one row more than ``limit``
-    (its presence says there is a next page).
+def page_query(
+    user_id: str, limit: int, before: int | None, status: str | None, after: int | None = None
+) -> sa.Select[Any]:
+    """One page of the user's notifications, newest first (oldest first with ``after``), with
+    one row more than ``limit`` (its presence says there is a next page).
 
     Served by ``ix_notifications_recipient_id`` (recipient_id, id) without a filter and by
     ``ix_notifications_recipient_status_id`` (recipient_id, status, id) with one; the recipient
@@ -383,16 +422,25 @@ def page_query(user_id: str, limit: int, before: int | None, status: str | None)
     query = sa.select(Notification).where(Notification.recipient_id == user_id)
     if status is not None:
         query = query.where(Notification.status.in_(STATUS_FILTERS[status]))
+    if after is not None:
+        # MariaDB would walk the primary key in id order from ``after`` (ORDER BY ... LIMIT),
+        # through every other user's rows; the recipient's own range is what is wanted.
+        for dialect in ("mysql", "mariadb"):
+            query = query.with_hint(Notification, CATCH_UP_INDEX_HINT, dialect_name=dialect)
+        return query.where(Notification.id > after).order_by(Notification.id).limit(limit + 1)
     if before is not None:
         query = query.where(Notification.id < before)
     return query.order_by(Notification.id.desc()).limit(limit + 1)
 
 
-def list_for(user_id: str, limit: int, before: int | None, status: str | None) -> Page:
+def list_for(
+    user_id: str, limit: int, before: int | None, status: str | None, after: int | None = None
+) -> Page:
     """The user's notifications older than ``before`` (all without it), newest first, at most
-    ``limit``, filtered by ``status`` (a STATUS_FILTERS name) when given."""
+    ``limit``, filtered by ``status`` (a STATUS_FILTERS name) when given. With ``after``
+    instead: those newer than it, oldest first (the catch-up after a truncated replay)."""
     with transaction():
-        rows = db.session.scalars(page_query(user_id, limit, before, status)).all()
+        rows = db.session.scalars(page_query(user_id, limit, before, status, after)).all()
     page = rows[:limit]
     next_cursor = page[-1].id if len(rows) > limit else None
     return Page([row.to_dict() for row in page], next_cursor)

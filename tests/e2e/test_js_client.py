@@ -57,10 +57,20 @@ def node_modules() -> Path:
     return installed
 
 
+#: Files that need servers of their own configuration (``test_live_sessions_suite``).
+LIVE_SESSIONS = "live_sessions.test.mjs"
+#: The live-session servers' settings: a small replay limit and leeway keep the checks short.
+REPLAY_LIMIT = 4
+JWT_LEEWAY = 1
+REFRESH_WINDOW = 2
+
+
 def run_node(
     env: dict[str, str], files: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    files = files or sorted(path.name for path in JS.glob("*.test.mjs"))
+    files = files or sorted(
+        path.name for path in JS.glob("*.test.mjs") if path.name != LIVE_SESSIONS
+    )
     try:
         return subprocess.run(  # noqa: S603
             [str(NODE), "--test", "--test-reporter=spec", *files],
@@ -95,6 +105,31 @@ def test_javascript_client_suite(
             "NOTIFY_JWT_SECRET": JWT_SECRET,
             "NOTIFY_API_KEY": API_KEY,
         }
+    )
+
+
+@needs_node
+def test_live_sessions_suite(
+    node_modules: Path, start_server: Callable[..., servers.Server]
+) -> None:
+    """Expiry, refresh, revocation and truncated replays, on two processes sharing Redis."""
+    settings = {
+        "REPLAY_LIMIT": str(REPLAY_LIMIT),
+        "JWT_LEEWAY": str(JWT_LEEWAY),
+        "SESSION_REFRESH_WINDOW": str(REFRESH_WINDOW),
+    }
+    first, second = start_server(**settings), start_server(**settings)
+    run_suite(
+        {
+            "NOTIFY_LIVE_URL": first.url,
+            "NOTIFY_LIVE_URL_2": second.url,
+            "NOTIFY_REPLAY_LIMIT": str(REPLAY_LIMIT),
+            "NOTIFY_JWT_LEEWAY": str(JWT_LEEWAY),
+            "NOTIFY_REFRESH_WINDOW": str(REFRESH_WINDOW),
+            "NOTIFY_JWT_SECRET": JWT_SECRET,
+            "NOTIFY_API_KEY": API_KEY,
+        },
+        [LIVE_SESSIONS],
     )
 
 

@@ -124,6 +124,43 @@ def test_paging_through_250_notifications_with_before_returns_each_once_newest_f
         assert pages == -(-250 // (limit or 20))
 
 
+def test_paging_with_after_returns_each_newer_one_once_oldest_first(
+    app: Flask, client: FlaskClient, token: Token
+) -> None:
+    specs = [("alice", Status.PENDING) if i % 3 else ("bob", Status.DELIVERED) for i in range(60)]
+    ids = store(app, *specs)
+    mine = [i for i, (user, _) in zip(ids, specs, strict=True) if user == "alice"]
+    start = mine[4]  # the lastId of a truncated replay: everything after it is wanted
+    alice = token("alice")
+    seen: list[int] = []
+    cursor = start
+    while cursor is not None:
+        body = page_of(inbox(client, alice, limit=7, after=cursor))
+        assert all(n["recipientId"] == "alice" for n in body["notifications"])
+        seen += ids_of(body)
+        cursor = body["nextCursor"]
+        assert cursor is None or cursor == seen[-1]
+    assert seen == mine[5:]
+    assert ids_of(page_of(inbox(client, alice, limit=3, after=0))) == mine[:3]
+    filtered = page_of(inbox(client, token("bob"), after=0, status="pending"))
+    assert filtered["notifications"] == [] and filtered["nextCursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"after": "-1"}, "after"),
+        ({"after": "x"}, "after"),
+        ({"after": "1", "before": "9"}, "after"),
+    ],
+)
+def test_a_bad_after_cursor_is_refused_naming_it(
+    client: FlaskClient, token: Token, query: dict[str, str], field: str
+) -> None:
+    body = refused(inbox(client, token("alice"), **query), 400, "validation_error")
+    assert field in body["details"]
+
+
 def test_notifications_arriving_while_paging_neither_repeat_nor_hide_older_ones(
     app: Flask, client: FlaskClient, token: Token
 ) -> None:
@@ -579,6 +616,11 @@ def test_a_users_page_and_unread_count_use_an_index_not_a_table_scan(
             )
             for status in (None, *notifications.STATUS_FILTERS)
             for before in (None, ids[3100])  # among alice's rows, whatever ids came before
+        } | {
+            f"catch-up status={status}": notifications.page_query(
+                "alice", 20, None, status, after=ids[0]
+            )
+            for status in (None, *notifications.STATUS_FILTERS)
         }
         queries["unread count"] = notifications.unread_count_query("alice")
         for name, query in queries.items():

@@ -539,6 +539,35 @@ def test_replay_stops_at_replay_limit_and_leaves_the_rest_pending(
     assert len(bob.events("new_notification")) == 2
 
 
+def test_replay_complete_follows_the_replay_and_says_when_it_was_truncated(
+    make_app: Callable[..., Flask], open_socket: Callable[..., SocketClient]
+) -> None:
+    app = make_app(REPLAY_LIMIT="2")
+    client = app.test_client()
+    sent = [post(client, "bob", f"n{i}") for i in range(3)]
+    bob = open_socket(app, "bob")
+    [complete] = bob.wait_for("replay_complete")
+    assert complete == {"count": 2, "truncated": True, "lastId": sent[1]["id"]}
+    names = [pkt["name"] for pkt in bob.history]
+    assert names == ["new_notification", "new_notification", "replay_complete"]
+    # Exactly REPLAY_LIMIT missed is complete: the extra row read is what tells them apart.
+    rest = open_socket(app, "bob", lastId=sent[0]["id"])
+    assert rest.wait_for("replay_complete") == [
+        {"count": 2, "truncated": False, "lastId": sent[2]["id"]}
+    ]
+    assert [n["id"] for n in rest.events("new_notification")] == [n["id"] for n in sent[1:]]
+
+
+def test_replay_complete_with_nothing_missed_gives_back_the_last_id_or_null(
+    connect: Callable[..., SocketClient],
+) -> None:
+    fresh = connect("bob")
+    assert fresh.wait_for("replay_complete") == [{"count": 0, "truncated": False, "lastId": None}]
+    again = connect("bob", lastId=41)
+    assert again.wait_for("replay_complete") == [{"count": 0, "truncated": False, "lastId": 41}]
+    assert again.events("new_notification") == []
+
+
 # mark_read
 
 
