@@ -15,11 +15,14 @@ from app import create_app  # noqa: E402
 from app.banner import announce  # noqa: E402
 from app.extensions import socketio  # noqa: E402
 from app.message_queue import start as start_message_queue  # noqa: E402
+from app.sockets import control  # noqa: E402
 from app.sockets.lifecycle import install_clean_shutdown  # noqa: E402
 
 app = create_app()
 # Listen to the other processes before accepting a single socket (see app.message_queue.start).
 start_message_queue()
+# Revocations from other processes end this one's sockets too (see app.sockets.control).
+control.start(app)
 # A SIGTERM closes the sockets and takes their users offline at once (see app.sockets.lifecycle).
 install_clean_shutdown(app)
 announce(app)

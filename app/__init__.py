@@ -24,6 +24,9 @@ from app.services.connection_logs import init_connection_logs
 from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
+from app.services.revocations import init_revocations
+from app.sockets.control import init_control
+from app.sockets.live import init_live_sessions
 from app.sockets.polling_limit import install_polling_limit
 from config import load_config
 
@@ -84,6 +87,9 @@ def register_extensions(app: Flask) -> None:
     init_socket_limits(app)
     init_send_batchers(app)
     init_connection_logs(app)
+    init_revocations(app)
+    init_live_sessions(app)
+    init_control(app)
     init_http_limits(app)
     app.after_request(retry_after_only_when_limited)
     cors.init_app(

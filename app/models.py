@@ -1,4 +1,4 @@
-"""Database models: notifications, connection logs and webhook idempotency keys."""
+"""Database models: notifications, connection logs, webhook idempotency keys, revocations."""
 
 from __future__ import annotations
 
@@ -160,3 +160,25 @@ class IdempotencyKey(db.Model):  # type: ignore[name-defined,misc]
     created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)
     #: Set once the answer is final (after delivery); until then a repeat waits for it.
     completed_at: so.Mapped[datetime | None] = so.mapped_column(Timestamp)
+
+
+class Revocation(db.Model):  # type: ignore[name-defined,misc]
+    """A ``POST /webhook/revoke``: every token of ``user_id`` issued at or before
+    ``issued_before`` is refused, and the sockets opened with one are ended.
+
+    Rows are only ever added; a user's cut-off is the latest ``issued_before`` of their rows.
+    Every process keeps them all in memory (``services.revocations``) and reads new ones by
+    ``created_at``.
+    """
+
+    __tablename__ = "revocations"
+    __table_args__ = (
+        # Each process's refresh: the rows written since its last read.
+        sa.Index("ix_revocations_created_at", "created_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: so.Mapped[int] = so.mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: so.Mapped[str] = so.mapped_column(sa.String(128))
+    issued_before: so.Mapped[datetime] = so.mapped_column(Timestamp)
+    created_at: so.Mapped[datetime] = so.mapped_column(Timestamp, default=utcnow)

@@ -51,6 +51,8 @@ class BaseConfig:
         self.WEBHOOK_API_KEY = read.csv("WEBHOOK_API_KEY")
         self.WEBHOOK_RATE_LIMIT = read.text("WEBHOOK_RATE_LIMIT", "6000/minute")
         self.REPLAY_LIMIT = read.integer("REPLAY_LIMIT", 500, minimum=1)
+        #: Seconds before a socket's token expires that it gets ``token_expiring``.
+        self.SESSION_REFRESH_WINDOW = read.integer("SESSION_REFRESH_WINDOW", 60)
         self.MAX_MESSAGE_LENGTH = read.integer("MAX_MESSAGE_LENGTH", 2000, minimum=1)
         self.MAX_CONTENT_LENGTH = read.integer("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
         self.TRUSTED_PROXIES = read.integer("TRUSTED_PROXIES", 0)

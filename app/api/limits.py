@@ -31,7 +31,7 @@ from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
 
-WEBHOOK_PATH = "/webhook/notify"
+WEBHOOK_PATHS = frozenset({"/webhook/notify", "/webhook/revoke"})
 #: ``g`` flag set by the error handler on a 429 response.
 RATE_LIMITED = "notify_rate_limited"
 
@@ -59,7 +59,7 @@ def authenticated_traffic() -> bool:
     """Requests that count on a limit of their own (per key, per user), not per address."""
     if request.blueprint == inbox.bp.name:
         return inbox.has_valid_token()
-    return request.path == WEBHOOK_PATH and request.method == "POST" and webhook.has_valid_key()
+    return request.path in WEBHOOK_PATHS and request.method == "POST" and webhook.has_valid_key()
 
 
 def inbox_preflight() -> bool:

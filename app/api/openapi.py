@@ -138,6 +138,25 @@ def read_request_schema() -> dict[str, Any]:
     }
 
 
+def revocation_schema() -> dict[str, Any]:
+    """``services.revocations.parse_revoke``'s rules."""
+    return {
+        "type": "object",
+        "properties": {
+            "userId": user_id_schema(),
+            "before": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Tokens issued (iat) at or before it are revoked; default now. "
+                "A token without iat counts as issued at 0.",
+            },
+            "apiKey": {"type": "string", "description": "The webhook key, if not in X-API-Key."},
+        },
+        "required": ["userId"],
+        "additionalProperties": False,
+    }
+
+
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -190,6 +209,7 @@ def document() -> dict[str, Any]:
                 ),
                 "Page": page_schema(),
                 "ReadRequest": read_request_schema(),
+                "Revocation": revocation_schema(),
             },
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -252,6 +272,30 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/webhook/revoke": {
+                "post": {
+                    "summary": "Revoke a user's tokens issued at or before a time; end their "
+                    "sockets opened with one, on every process.",
+                    "security": [{"apiKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {JSON: {"schema": ref("Revocation")}},
+                    },
+                    "responses": {
+                        "200": json_response(
+                            "Stored; the sockets ended cluster-wide (as far as known in 2 s)",
+                            success_schema({"disconnected": {"type": "integer", "minimum": 0}}),
+                        ),
+                        **errors(
+                            ErrorCode.VALIDATION_ERROR,
+                            ErrorCode.UNAUTHORIZED,
+                            ErrorCode.RATE_LIMITED,
+                            *BODY,
+                            *COMMON,
+                        ),
+                    },
+                }
+            },
             "/api/notifications": {
                 "get": {
                     "summary": "A page of the caller's notifications, newest first "
@@ -274,8 +318,8 @@ def document() -> dict[str, Any]:
                         query_parameter(
                             "after",
                             {"type": "integer", "minimum": 0, "maximum": notifications.MAX_ID},
-                            "Catch-up instead of before: ids greater than this one, oldest "
-                            "first (after a truncated replay_complete). Not with before.",
+                            "Catch-up: ids greater than this one, oldest first (after a "
+                            "truncated replay_complete); with before too, the ids between.",
                         ),
                         query_parameter(
                             "status", {"type": "string", "enum": list(notifications.STATUS_FILTERS)}

@@ -1,4 +1,5 @@
-"""``POST /webhook/notify``: server-to-server sends, authenticated by an API key."""
+"""``POST /webhook/notify`` and ``/webhook/revoke``: server-to-server calls, authenticated by an
+API key."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.observability import metrics
 from app.security.api_keys import key_id, matching_key
 from app.services import notifications
 from app.services.validation import require_object
+from app.sockets import control
 
 bp = Blueprint("webhook", __name__)
 API_KEY_HEADER = "X-API-Key"
@@ -82,3 +84,15 @@ def notify() -> tuple[dict[str, Any], int]:
         owner=key_id(key),
     )
     return answer.body, answer.status
+
+
+@bp.post("/webhook/revoke")
+def revoke() -> tuple[dict[str, Any], int]:
+    """Called by other servers (a logout, a ban); 200 with how many sockets were ended
+    cluster-wide, or the contract's error."""
+    body = request_body()
+    if request_api_key() is None:
+        metrics.auth_refused("api_key_invalid")
+        raise Unauthorized(message="A valid API key is required (X-API-Key header).")
+    payload = {k: v for k, v in require_object(body).items() if k != API_KEY_FIELD}
+    return {"success": True, "disconnected": control.revoke(payload)}, 200

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 import jwt as pyjwt
 from flask import current_app, g
 from flask_jwt_extended import create_access_token
 
+from app.services import revocations
 from app.services.validation import user_id as as_user_id
 
 MAX_TOKEN_LENGTH = 8192
@@ -24,6 +26,7 @@ class TokenProblem(StrEnum):
     MISSING = "token_missing"
     INVALID = "token_invalid"
     EXPIRED = "token_expired"
+    REVOKED = "token_revoked"
 
 
 class TokenRefused(Exception):
@@ -44,8 +47,35 @@ def strip_bearer(raw: object) -> str | None:
     return token or None
 
 
+class Claims(NamedTuple):
+    """What the service reads from a valid token."""
+
+    user: str
+    #: ``iat`` in seconds since the epoch; 0 for a token without one (the contract's rule).
+    issued_at: float
+    #: ``exp`` in seconds since the epoch; None for a token that never expires.
+    expires_at: float | None
+
+
 def authenticate(raw: object) -> str:
-    """The user id (``sub`` as a string) of a valid token, or TokenRefused naming the problem.
+    """The user id of a valid, unrevoked token (``verify``), or TokenRefused."""
+    return verify(raw).user
+
+
+def verify(raw: object) -> Claims:
+    """The claims of a valid token that is not revoked, or TokenRefused naming the problem.
+
+    ``decode``, then the revocation check, which reads this process's cache of revocations
+    (``services.revocations``): no database round trip in the common case.
+    """
+    claims = decode(raw)
+    if revocations.is_revoked(claims.user, claims.issued_at):
+        raise TokenRefused(TokenProblem.REVOKED)
+    return claims
+
+
+def decode(raw: object) -> Claims:
+    """The claims (``sub`` as a string) of a valid token, or TokenRefused naming the problem.
 
     Refused as missing: no token, a blank one or a bare ``Bearer``. Refused as invalid: anything
     but a string (a token that cannot be valid is not a missing one); over 8 KiB; a signature,
@@ -77,7 +107,18 @@ def authenticate(raw: object) -> str:
     if user is None:
         raise TokenRefused(TokenProblem.INVALID)
     g.user_id = user  # the request's log line names its user
-    return user
+    issued_at = _seconds(claims.get("iat"))
+    return Claims(user, issued_at or 0.0, _seconds(claims.get("exp")))
+
+
+def _seconds(value: object) -> float | None:
+    """A NumericDate claim PyJWT has already checked (it takes what ``int()`` takes)."""
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise TokenRefused(TokenProblem.INVALID) from None
 
 
 def issue(user: str, expires_in: int | None = None) -> str:

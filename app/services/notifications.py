@@ -214,14 +214,14 @@ def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:
 class Replayed(NamedTuple):
     """What a connect's replay pushed: the ``replay_complete`` event's fields."""
 
-    count: int
+    pushed: int
     #: More was missed than REPLAY_LIMIT: the rest is newer than ``last_id`` (page it with after=).
     truncated: bool
     #: The highest id replayed, else the ``lastId`` the client gave, else None.
     last_id: int | None
 
     def event(self) -> ReplayCompleteDict:
-        return {"count": self.count, "truncated": self.truncated, "lastId": self.last_id}
+        return {"count": self.pushed, "truncated": self.truncated, "lastId": self.last_id}
 
 
 class ReplayCompleteDict(TypedDict):
@@ -376,7 +376,7 @@ def _decimal(value: str, low: int, high: int) -> int | None:
 def parse_page_request(query: Mapping[str, Sequence[str]]) -> PageRequest:
     """The inbox query (each parameter's values, as given) checked, every problem at once.
 
-    ``limit`` 1-100 (default 20), ``before`` or ``after`` a positive id (not both),
+    ``limit`` 1-100 (default 20), ``before`` a positive id, ``after`` an id (0 or more),
     ``status`` one of STATUS_FILTERS; each at most once. Unknown parameters are refused by name,
     like unknown body fields.
     """
@@ -399,8 +399,6 @@ def parse_page_request(query: Mapping[str, Sequence[str]]) -> PageRequest:
     after = _decimal(values["after"], 0, MAX_ID) if "after" in values else None
     if after is None and "after" in values:
         details["after"] = "must be an integer id, 0 or more"
-    elif "after" in values and "before" in values:
-        details["after"] = "give either before or after, not both"
     status = values.get("status")
     if status is not None and status not in STATUS_FILTERS:
         details["status"] = "must be one of " + ", ".join(STATUS_FILTERS)
@@ -422,14 +420,14 @@ def page_query(
     query = sa.select(Notification).where(Notification.recipient_id == user_id)
     if status is not None:
         query = query.where(Notification.status.in_(STATUS_FILTERS[status]))
+    if before is not None:
+        query = query.where(Notification.id < before)
     if after is not None:
         # MariaDB would walk the primary key in id order from ``after`` (ORDER BY ... LIMIT),
         # through every other user's rows; the recipient's own range is what is wanted.
         for dialect in ("mysql", "mariadb"):
             query = query.with_hint(Notification, CATCH_UP_INDEX_HINT, dialect_name=dialect)
         return query.where(Notification.id > after).order_by(Notification.id).limit(limit + 1)
-    if before is not None:
-        query = query.where(Notification.id < before)
     return query.order_by(Notification.id.desc()).limit(limit + 1)
 
 
@@ -437,8 +435,9 @@ def list_for(
     user_id: str, limit: int, before: int | None, status: str | None, after: int | None = None
 ) -> Page:
     """The user's notifications older than ``before`` (all without it), newest first, at most
-    ``limit``, filtered by ``status`` (a STATUS_FILTERS name) when given. With ``after``
-    instead: those newer than it, oldest first (the catch-up after a truncated replay)."""
+    ``limit``, filtered by ``status`` (a STATUS_FILTERS name) when given. With ``after``:
+    those newer than it (and older than ``before``, if given), oldest first: the catch-up after
+    a truncated replay."""
     with transaction():
         rows = db.session.scalars(page_query(user_id, limit, before, status, after)).all()
     page = rows[:limit]

@@ -1,7 +1,7 @@
-"""Socket.IO handlers, registered on import: connection life cycle and client events."""
+"""Socket.IO handlers, registered on import: connection life cycle, client events, live sessions."""
 
 from __future__ import annotations
 
-from app.sockets import connection, events
+from app.sockets import connection, events, live
 
-__all__ = ["connection", "events"]
+__all__ = ["connection", "events", "live"]

@@ -15,13 +15,14 @@ from app.extensions import socketio
 from app.models import ConnectionEvent
 from app.observability import metrics
 from app.observability.logging import logged_event
-from app.security.tokens import TokenRefused, authenticate
+from app.security.tokens import Claims, TokenRefused, verify
 from app.services import notifications
 from app.services.connection_logs import connection_logs
 from app.services.delivery import user_room
 from app.services.presence import presence
 from app.services.rate_limits import socket_limits
 from app.sockets import lifecycle, sessions
+from app.sockets.live import live_sessions
 
 log = logging.getLogger(__name__)
 MAX_LAST_ID = 2**63 - 1
@@ -37,8 +38,8 @@ def last_id_of(auth: object) -> int | None:
     return None
 
 
-def authenticate_handshake(auth: object) -> str:
-    """The socket's user, or ConnectionRefusedError in the contract's shape."""
+def authenticate_handshake(auth: object) -> Claims:
+    """The socket's token, or ConnectionRefusedError in the contract's shape."""
     retry_after = socket_limits().connect_retry_after(request.remote_addr or "unknown")
     if retry_after is not None:
         metrics.rate_limited("socket_connect")
@@ -47,10 +48,14 @@ def authenticate_handshake(auth: object) -> str:
         )
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        return authenticate(token)
+        return verify(token)
     except TokenRefused as refused:
         metrics.auth_refused(refused.problem.value)
         raise ConnectionRefusedError("unauthorized", {"code": refused.problem.value}) from None
+    except ServiceUnavailable:  # revocations unknown: refused rather than let through
+        raise ConnectionRefusedError(
+            "service_unavailable", {"code": "service_unavailable"}
+        ) from None
 
 
 def handshake_only(handler: Callable[..., None]) -> Callable[..., None]:
@@ -109,6 +114,7 @@ def on_connect(auth: object = None) -> None:
 
 def undo_session(sid: str) -> str | None:
     """Forget a socket being refused: no user bound to it, not online; returns its user."""
+    live_sessions().untrack(sid)
     user = sessions.release(sid)
     if user is not None:
         presence().remove(user, sid)
@@ -121,10 +127,15 @@ def open_session(auth: object) -> None:
     Join the room first, so that any push from now on reaches this socket; then register as
     online, so senders from now on push instead of leaving rows pending; only then read what is
     pending (or newer than ``lastId``), which covers every row committed before registration.
+
+    The token's deadlines are tracked as the room is joined, with no I/O since the revocation
+    check: a revocation that arrives later finds this socket (``app.sockets.live``).
     """
-    user = authenticate_handshake(auth)
+    claims = authenticate_handshake(auth)
+    user = claims.user
     sid: str = request.sid  # type: ignore[attr-defined]
     join_room(user_room(user))
+    live_sessions().track(sid, claims)
     sessions.bind(sid, user)
     presence().add(user, sid)
     lifecycle.start_heartbeat()
@@ -147,6 +158,7 @@ def open_session(auth: object) -> None:
 @logged_event
 def on_disconnect(*_reason: object) -> None:
     sid: str = request.sid  # type: ignore[attr-defined]
+    live_sessions().untrack(sid)
     user = sessions.release(sid)
     if user is None:
         return

@@ -24,7 +24,7 @@ from socketio.manager import Manager
 
 from app.extensions import db, socketio
 from app.models import Notification
-from app.services import notifications
+from app.services import notifications, revocations
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
 
@@ -86,9 +86,10 @@ class SocketClient(SocketIOTestClient):
         return self.connect_error["message"], self.connect_error.get("data") or {}
 
     def events(self, name: str) -> list[Any]:
-        """Every ``name`` event received so far (the first argument of each)."""
-        if self.is_connected():
-            self.history.extend(self.get_received())
+        """Every ``name`` event received so far (the first argument of each), those that came
+        before the server disconnected the socket included (``get_received`` refuses then)."""
+        while self.queue:  # popped one by one: the server may append from another thread
+            self.history.append(self.queue.pop(0))
         return [pkt["args"][0] for pkt in self.history if pkt["name"] == name]
 
     def wait_for(self, name: str, count: int = 1) -> list[Any]:
@@ -729,7 +730,9 @@ def test_send_notification_during_a_database_outage_acks_service_unavailable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
-    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)  # connected before it
+    # Connected before it: the replay done, the revocations read just before.
+    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)
+    app.extensions[revocations.EXTENSION_KEY].read_at = time.monotonic()
     alice = open_socket(app, "alice")
     assert alice.is_connected()
     ack = send(alice, {"recipientId": "bob", "message": "hi"})
