@@ -44,8 +44,9 @@ def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:
 
 
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
-    """Tell one socket its replay is over (after its replayed notifications, in order)."""
-    socketio.emit(REPLAY_COMPLETE, dict(payload), to=sid)
+    """Tell one socket of this process its replay is over (after its replayed notifications:
+    those are emitted here at once too). Not published: no other process holds the socket."""
+    socketio.emit(REPLAY_COMPLETE, dict(payload), to=sid, ignore_queue=True)
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:
