@@ -51,13 +51,16 @@ def require_tools() -> str:
     return node
 
 
-def test_browser_inbox_shows_live_notifications_and_reads_across_tabs(
+def test_browser_inbox_shows_live_notifications_and_reads_across_tabs_refreshes_and_signs_out(
     start_server: Callable[..., servers.Server],
     token: Callable[..., str],
     rows: Callable[[str], list[dict[str, Any]]],
 ) -> None:
     node = require_tools()
-    server = start_server(APP_ENV="testing", DEMO_PAGE="1")
+    # A short refresh window and leeway: the page's refresh of a 3 s token is seen at once.
+    server = start_server(
+        APP_ENV="testing", DEMO_PAGE="1", SESSION_REFRESH_WINDOW="2", JWT_LEEWAY="1"
+    )
     user, other = f"browser-{uuid.uuid4().hex[:8]}", f"friend-{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
         [node, "--test", "--test-reporter=spec", "inbox.test.mjs"],
@@ -79,7 +82,11 @@ def test_browser_inbox_shows_live_notifications_and_reads_across_tabs(
     print(result.stdout, result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    for name in ("browser-inbox-unread.png", "browser-inbox-read.png"):
+    for name in (
+        "browser-inbox-unread.png",
+        "browser-inbox-read.png",
+        "browser-inbox-signed-out.png",
+    ):
         shot = OUTPUT_DIR / name
         assert shot.is_file() and shot.stat().st_size > 0, shot
         assert f"screenshot: {shot}" in result.stdout

@@ -118,14 +118,25 @@ def test_dev_token_endpoint_issues_a_token_for_the_user(make_app: MakeApp) -> No
     assert body["userId"] == "user-42"
     claims = pyjwt.decode(body["token"], JWT_SECRET, algorithms=["HS256"])
     assert claims["sub"] == "user-42"
+    assert claims["exp"] - claims["iat"] == 120  # short, so the page's refresh shows
+    asked = make_app(DEMO_PAGE="1").test_client().post(TOKEN, json={"userId": "u", "expiresIn": 5})
+    claims = pyjwt.decode(asked.get_json()["token"], JWT_SECRET, algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 5
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "userId"), ({"userId": "has space"}, "userId"), ({"userId": "a", "user": "b"}, "user")],
+    [
+        ({}, "userId"),
+        ({"userId": "has space"}, "userId"),
+        ({"userId": "a", "user": "b"}, "user"),
+        ({"userId": "a", "expiresIn": 0}, "expiresIn"),
+        ({"userId": "a", "expiresIn": "60"}, "expiresIn"),
+        ({"userId": "a", "expiresIn": 86401}, "expiresIn"),
+    ],
 )
 def test_dev_token_endpoint_rejects_bad_user_ids(
-    make_app: MakeApp, body: dict[str, str], field: str
+    make_app: MakeApp, body: dict[str, object], field: str
 ) -> None:
     response = make_app(DEMO_PAGE="1").test_client().post(TOKEN, json=body)
     assert response.status_code == 400

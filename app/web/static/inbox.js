@@ -1,5 +1,10 @@
 // The demo inbox page: connect with a token, list notifications live, mark them read, send one.
 // A static file because the CSP allows no inline script; text goes in with textContent only.
+//
+// The client loop of docs/EVENTS.md: connect with the saved lastId; on replay_complete with
+// truncated, page the rest with GET /api/notifications?after= before saving a new lastId;
+// refresh the token on token_expiring (development: a new one from /demo/token); on
+// session_ended, show "signed out" (the server disconnected: the client does not reconnect).
 "use strict";
 
 (function () {
@@ -10,7 +15,12 @@
   const items = new Map(); // id -> notification, the newest status seen wins
   let socket = null;
   let token = "";
+  // The save point for reconnecting: advanced only once everything up to it has arrived.
   let lastId = 0;
+  let replayDone = false;
+  let catchingUp = false;
+  let devLifetime = null; // seconds, when the connected token came from the development endpoint
+  let devIssued = { token: null, lifetime: null }; // the last token the development button got
 
   function setStatus(state, text) {
     const status = $("status");
@@ -35,7 +45,83 @@
     if (!known || RANK[notification.status] >= RANK[known.status]) {
       items.set(notification.id, notification);
     }
-    lastId = Math.max(lastId, notification.id);
+  }
+
+  function highestId() {
+    let highest = lastId;
+    for (const id of items.keys()) highest = Math.max(highest, id);
+    return highest;
+  }
+
+  function showSession(text) {
+    $("session").textContent = text || "";
+  }
+
+  /** After a truncated replay: every notification after ``after``, oldest first, then the
+   * save point moves past them. Live pushes meanwhile are kept but do not move it. */
+  async function catchUp(after) {
+    catchingUp = true;
+    try {
+      let cursor = after;
+      while (cursor !== null) {
+        const response = await fetch(`/api/notifications?after=${cursor}&limit=100`, {
+          headers: { Authorization: `Bearer ${token}` },
+        });
+        const body = await response.json();
+        if (!response.ok || !body.success) throw new Error(body.error || response.statusText);
+        body.notifications.forEach(merge);
+        cursor = body.nextCursor;
+      }
+      lastId = highestId();
+      render();
+    } finally {
+      catchingUp = false;
+    }
+  }
+
+  function userOf(jwt) {
+    try {
+      const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return String(JSON.parse(atob(part)).sub);
+    } catch {
+      return null;
+    }
+  }
+
+  async function fetchDevToken(userId, expiresIn) {
+    const response = await fetch("/demo/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ userId, expiresIn }),
+    });
+    const body = await response.json();
+    if (!response.ok || !body.success) {
+      throw new Error(`${body.error} ${JSON.stringify(body.details || {})}`);
+    }
+    return body.token;
+  }
+
+  /** token_expiring: with a development token, get a new one and hand it to the socket. */
+  async function refresh(expiresAt) {
+    if (devLifetime === null || !$("dev-token-form")) {
+      showSession(`session ends at ${expiresAt}: get a new token and connect again`);
+      return;
+    }
+    const fresh = await fetchDevToken(userOf(token), devLifetime);
+    const current = socket;
+    if (!current) return;
+    current.emit("refresh_token", { token: fresh }, (ack) => {
+      if (ack && ack.success) {
+        token = fresh;
+        devIssued = { token: fresh, lifetime: devLifetime };
+        $("token").value = fresh;
+        const session = $("session");
+        session.dataset.refreshes = String(Number(session.dataset.refreshes) + 1);
+        showSession(`token refreshed, expires ${ack.expiresAt ?? "never"}`);
+      } else {
+        showSession(`refresh refused: ${ack ? `${ack.code} ${JSON.stringify(ack.details || {})}` : "no answer"}`);
+      }
+    });
   }
 
   function markLocally(ids) {
@@ -112,6 +198,7 @@
     disconnect();
     token = $("token").value.trim();
     if (!token) return;
+    devLifetime = token === devIssued.token ? devIssued.lifetime : null;
     if (typeof io !== "function") {
       showAuthError("The Socket.IO client did not load: run npm ci in app/web and reload.");
       return;
@@ -123,6 +210,7 @@
       auth: (cb) => cb(lastId ? { token, lastId } : { token }),
     });
     socket.on("connect", () => {
+      replayDone = false;
       setStatus("connected");
       $("disconnect").disabled = false;
       $("send").disabled = false;
@@ -130,6 +218,7 @@
       render();
     });
     socket.on("disconnect", (reason) => {
+      if ($("status").dataset.state === "signed-out") return;
       setStatus("disconnected", `disconnected (${reason})`);
       $("send").disabled = true;
       render();
@@ -143,7 +232,25 @@
     });
     socket.on("new_notification", (notification) => {
       merge(notification);
+      if (replayDone && !catchingUp) lastId = Math.max(lastId, notification.id);
       render();
+    });
+    socket.on("replay_complete", (done) => {
+      replayDone = true;
+      if (done.truncated) {
+        catchUp(done.lastId).catch((error) => showAuthError(`catch-up: ${error.message}`));
+      } else {
+        lastId = highestId();
+      }
+    });
+    socket.on("token_expiring", ({ expiresAt }) => {
+      refresh(expiresAt).catch((error) => showSession(`refresh failed: ${error.message}`));
+    });
+    socket.on("session_ended", ({ code }) => {
+      // The server disconnects next; the client will not reconnect by itself.
+      setStatus("signed-out", `signed out (${code})`);
+      showSession(code === "token_revoked" ? "signed out: the session was revoked" : "signed out: the token expired");
+      $("send").disabled = true;
     });
     socket.on("notification_read", (payload) => {
       if (payload.all) markLocally([...items.keys()]);
@@ -160,6 +267,7 @@
     }
     items.clear();
     lastId = 0;
+    showSession("");
     setStatus("disconnected");
     $("disconnect").disabled = true;
     $("send").disabled = true;
@@ -168,18 +276,15 @@
 
   async function devToken(event) {
     event.preventDefault();
-    const response = await fetch("/demo/token", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ userId: $("dev-user").value.trim() }),
-    });
-    const body = await response.json();
-    if (!response.ok || !body.success) {
-      showAuthError(`token: ${body.error} ${JSON.stringify(body.details || {})}`);
+    const lifetime = Number($("dev-expires").value);
+    try {
+      devIssued = { token: await fetchDevToken($("dev-user").value.trim(), lifetime), lifetime };
+    } catch (error) {
+      showAuthError(`token: ${error.message}`);
       return;
     }
+    $("token").value = devIssued.token;
     showAuthError("");
-    $("token").value = body.token;
   }
 
   function send(event) {

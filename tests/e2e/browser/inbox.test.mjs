@@ -157,3 +157,36 @@ test("a refused token is reported on the page", async () => {
   assert.match(await tab.textContent("#auth-error"), /unauthorized \(token_invalid\)/);
   assert.deepEqual(problems, [], "CSP violations or page errors");
 });
+
+test("a short token is refreshed before it expires; a revocation signs the page out", async () => {
+  const user = `${USER_ID}-live`;
+  const tab = await openInbox("live");
+  await tab.fill("#dev-user", user);
+  await tab.fill("#dev-expires", "3");
+  await tab.click("#dev-token");
+  await tab.waitForFunction(() => document.getElementById("token").value.split(".").length === 3);
+  const first = await tab.inputValue("#token");
+  const exp = JSON.parse(Buffer.from(first.split(".")[1], "base64url")).exp;
+  await tab.click("#connect");
+  await tab.waitForSelector('#status[data-state="connected"]');
+  // Past the first token's exp + JWT_LEEWAY (1 s) the page is still connected, refreshed twice.
+  await tab.waitForFunction(() => Number(document.getElementById("session").dataset.refreshes) >= 2);
+  await tab.waitForFunction((end) => Date.now() / 1000 > end, exp + 1.5);
+  assert.equal(await tab.getAttribute("#status", "data-state"), "connected");
+  assert.notEqual(await tab.inputValue("#token"), first, "the page holds the refreshed token");
+  assert.match(await tab.textContent("#session"), /token refreshed, expires \d{4}-/);
+
+  const response = await fetch(`${BASE_URL}/webhook/revoke`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-API-Key": API_KEY },
+    body: JSON.stringify({ userId: user }),
+  });
+  assert.deepEqual(await response.json(), { success: true, disconnected: 1 });
+  await tab.waitForSelector('#status[data-state="signed-out"]');
+  assert.equal(await tab.textContent("#status"), "signed out (token_revoked)");
+  assert.match(await tab.textContent("#session"), /revoked/);
+  const shot = path.join(OUTPUT_DIR, "browser-inbox-signed-out.png");
+  await tab.screenshot({ path: shot, fullPage: true });
+  console.log(`screenshot: ${shot}`);
+  assert.deepEqual(problems, [], "CSP violations or page errors");
+});
