@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -170,9 +169,3 @@ def store(user: str, before: datetime) -> float:
     cutoff = epoch(before)
     cache().learn(user, cutoff)
     return cutoff
-
-
-def users_with_cutoffs(users: Iterable[str]) -> dict[str, float]:
-    """The cut-offs of ``users`` that have one."""
-    cutoffs = cache().cutoffs
-    return {user: cutoffs[user] for user in users if user in cutoffs}

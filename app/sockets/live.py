@@ -95,6 +95,8 @@ class LiveSessions:
         self._lock = threading.Lock()
         self._sweeping = False
         self._next_refresh = 0.0
+        #: Sockets being ended now: a second end (expiry and revocation together) is a no-op.
+        self._closing: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -128,6 +130,7 @@ class LiveSessions:
     def untrack(self, sid: str) -> None:
         with self._lock:
             session = self._sessions.pop(sid, None)
+            self._closing.discard(sid)
             if session is not None:
                 self._skipped += session.entries()
 
@@ -246,6 +249,9 @@ class LiveSessions:
                     session.warn_at, session.end_at = None, time.time()
                     heapq.heappush(self._heap, (session.end_at, sid))
                     return True
+                if sid in self._closing:
+                    return False
+                self._closing.add(sid)
                 code = session.end_code
             presence().remove(session.user, sid)
             emit_to(sid, ENDED_EVENT, {"code": code})
