@@ -44,9 +44,31 @@ def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:
 
 
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
-    """Tell one socket of this process its replay is over (after its replayed notifications:
-    those are emitted here at once too). Not published: no other process holds the socket."""
-    socketio.emit(REPLAY_COMPLETE, dict(payload), to=sid, ignore_queue=True)
+    """Tell one socket of this process its replay is over, once its handshake is answered.
+
+    Called from the connect handler, whose emits python-socketio queues before the CONNECT
+    packet (sent when the handler returns): the JS client buffers such events, but a client
+    reading packets in order would see an event before its CONNECT. So this one waits for the
+    CONNECT (it still follows the replayed notifications, queued earlier). Not published: no
+    other process holds the socket.
+    """
+    data = dict(payload)
+    socketio.start_background_task(_emit_once_connected, sid, REPLAY_COMPLETE, data)
+
+
+#: How long an emit waits for its socket's handshake to be answered (10 ms steps).
+CONNECT_WAIT_STEPS = 500
+
+
+def _emit_once_connected(sid: str, event: str, data: dict[str, Any]) -> None:
+    manager = socketio.server.manager
+    for _ in range(CONNECT_WAIT_STEPS):
+        if manager.is_connected(sid, "/"):
+            socketio.emit(event, data, to=sid, ignore_queue=True)
+            return
+        if not manager.is_pre_connected(sid, "/"):
+            return  # refused, or gone
+        socketio.sleep(0.01)
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:

@@ -177,6 +177,12 @@ class LiveSessions:
                 self._compact()
         return warn, end
 
+    def _warn_later(self, sid: str, session: Session, when: float) -> None:
+        with self._lock:
+            if self._sessions.get(sid) is session and not session.ending:
+                session.warn_at = when
+                heapq.heappush(self._heap, (when, sid))
+
     def _compact(self) -> None:
         self._heap = [
             (when, sid)
@@ -204,8 +210,12 @@ class LiveSessions:
 
     def _sweep_once(self, now: float) -> None:
         warn, end = self._due(now)
+        manager = socketio.server.manager
         for sid, session in warn:
-            emit_to(sid, EXPIRING_EVENT, {"expiresAt": expires_at_iso(session.expires_at)})
+            if manager.is_connected(sid, "/"):
+                emit_to(sid, EXPIRING_EVENT, {"expiresAt": expires_at_iso(session.expires_at)})
+            elif manager.is_pre_connected(sid, "/"):
+                self._warn_later(sid, session, now + RESOLUTION)  # after its CONNECT packet
         for sid in end:
             socketio.start_background_task(self.end, sid)
         if now >= self._next_refresh:
@@ -252,6 +262,8 @@ class LiveSessions:
                 if sid in self._closing:
                     return False
                 self._closing.add(sid)
+                self._skipped += session.entries()  # nothing more is due for it
+                session.warn_at = session.end_at = None
                 code = session.end_code
             presence().remove(session.user, sid)
             emit_to(sid, ENDED_EVENT, {"code": code})
