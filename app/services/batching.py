@@ -48,7 +48,8 @@ class Job(Generic[T, R]):
 
 
 class HeldConnection:
-    """The worker's own connection, reused across batches while it is in use.
+    """The worker's own connection, reused across batches while it is in use and the pool has
+    others to give.
 
     Any error discards it (a broken connection is never reused); one idle for ``IDLE_RECHECK``
     seconds, or older than the pool's ``pool_recycle``, is replaced by a fresh checkout, which
@@ -84,6 +85,16 @@ class HeldConnection:
             raise
         finally:
             self.used = time.monotonic()
+        if self.pool_exhausted():
+            self.release()
+
+    def pool_exhausted(self) -> bool:
+        """Every connection of the pool is checked out: hand this one back after the batch, so
+        that the other workers, the connection-log writer and requests are never starved. A
+        process so holds at most ``DB_POOL_LIMIT`` connections, whatever that limit is."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        return size is not None and pool.checkedout() >= size()  # type: ignore[attr-defined]
 
     def release(self) -> None:
         connection, self.connection = self.connection, None
