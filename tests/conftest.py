@@ -26,8 +26,13 @@ from flask_socketio import SocketIOTestClient
 from app import MIGRATIONS, create_app
 from app.extensions import db, socketio
 from app.security.tokens import issue
+from app.services.notifications import EXTENSION_KEY as SEND_BATCHERS
 from tests import connection_budget
-from tests.connection_budget import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401
+from tests.connection_budget import (  # noqa: F401 - the budget's hooks
+    pytest_runtest_logstart,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 BACKEND = os.environ.get("TEST_BACKEND", "mariadb")
 MARIADB = dict(
@@ -152,7 +157,9 @@ def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[...,
         return made[-1]
 
     yield factory
-    for made_app in made:  # their pooled connections go now, not when the app is collected
+    for made_app in made:  # their connections go now, not when the app is collected
+        for batcher in made_app.extensions[SEND_BATCHERS]:
+            batcher.close()
         with made_app.app_context():
             db.engine.dispose()
     with cleaner.app_context():

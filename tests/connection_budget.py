@@ -27,6 +27,9 @@ class Sampler:
         self.settings = settings
         self.database = database
         self.peak = 0
+        self.peak_test = ""
+        self.current_test = ""
+        self.by_test: dict[str, int] = {}
         self.samples = 0
         self.baseline = self.server_max_used()
         self._stop = threading.Event()
@@ -57,16 +60,23 @@ class Sampler:
                 while not self._stop.wait(INTERVAL):
                     cursor.execute(query, (self.database,))
                     row = cursor.fetchone()
-                    self.peak = max(self.peak, int(row[0]) if row else 0)
+                    count = int(row[0]) if row else 0
+                    test = self.current_test
+                    self.by_test[test] = max(self.by_test.get(test, 0), count)
+                    if count > self.peak:
+                        self.peak, self.peak_test = count, test
                     self.samples += 1
         finally:
             connection.close()
 
     def report(self) -> str:
+        heaviest = sorted(self.by_test.items(), key=lambda item: -item[1])[:3]
         return (
             f"MariaDB connections of this run: peak {self.peak} (budget {BUDGET}, "
-            f"{self.samples} samples); server Max_used_connections {self.server_max_used()} "
-            f"(was {self.baseline} at the start; counts every client of the server)"
+            f"{self.samples} samples, during {self.peak_test or 'set-up'}); server "
+            f"Max_used_connections {self.server_max_used()} (was {self.baseline} at the start; "
+            f"counts every client of the server)\nheaviest tests: "
+            + ", ".join(f"{test} {count}" for test, count in heaviest)
         )
 
 
@@ -82,6 +92,11 @@ def start(settings: dict[str, Any], database: str) -> None:
 def stop() -> None:
     if _sampler is not None:
         _sampler.stop()
+
+
+def pytest_runtest_logstart(nodeid: str) -> None:
+    if _sampler is not None:
+        _sampler.current_test = nodeid
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

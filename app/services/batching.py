@@ -122,6 +122,7 @@ class Batcher(Generic[T, R]):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._closing = False
 
     def run(self, item: T) -> R:
         job: Job[T, R] = Job(item)
@@ -136,6 +137,15 @@ class Batcher(Generic[T, R]):
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    def close(self, timeout: float = 5.0) -> None:
+        """End the worker once what is queued is done, and give its connection back (an app
+        that is thrown away, in tests: its pooled connections can then be disposed of)."""
+        self._closing = True
+        self._wake.set()
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
     def _work(self) -> None:
         with self.app.app_context():
             options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]
@@ -148,7 +158,7 @@ class Batcher(Generic[T, R]):
 
     def _next_batches(self, held: HeldConnection) -> bool:
         """Handle everything queued; False when the worker should end (idle, nothing queued)."""
-        if not self._wake.wait(IDLE_EXIT):
+        if not self._wake.wait(IDLE_EXIT) or self._closing:
             with self._lock:
                 if not self._jobs:
                     self._worker = None
