@@ -66,7 +66,7 @@ class ControlChannel:
             listener = redis.Redis.from_url(
                 self.url, socket_connect_timeout=5, health_check_interval=10, socket_keepalive=True
             )
-            pubsub = listener.pubsub(ignore_subscribe_messages=True)
+            pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self.channel)
                 self.subscribed = True
