@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from app.api.body import read_json_body
-from app.errors import Unauthorized
+from app.errors import ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.security.tokens import TokenProblem, TokenRefused, authenticate
 from app.services import notifications
@@ -19,14 +19,17 @@ def request_user() -> str | None:
     """The user of the request's ``Authorization: Bearer`` token, or None.
 
     Memoised per request: the rate limiter asks before the view runs. Only the header is read,
-    never the query string, so tokens do not end up in access logs.
+    never the query string, so tokens do not end up in access logs. Revocations that cannot be
+    read (database down) leave no user, and the view answers 503.
     """
     if "inbox_user" not in g:
-        g.inbox_user, g.inbox_token_problem = None, None
+        g.inbox_user, g.inbox_token_problem, g.inbox_unavailable = None, None, None
         try:
             g.inbox_user = authenticate(request.headers.get("Authorization"))
         except TokenRefused as refused:
             g.inbox_token_problem = refused.problem
+        except ServiceUnavailable as error:
+            g.inbox_unavailable = error
     user: str | None = g.inbox_user
     return user
 
@@ -41,6 +44,8 @@ def user_bucket() -> str:
 
 def require_user() -> str:
     user = request_user()
+    if g.inbox_unavailable is not None:
+        raise g.inbox_unavailable
     if user is None:
         metrics.auth_refused(g.inbox_token_problem.value)
         raise Unauthorized(

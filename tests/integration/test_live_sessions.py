@@ -335,3 +335,16 @@ def test_a_revocation_this_process_was_not_told_of_ends_its_sockets_within_the_r
     made = time.time()
     wait_until_ended(alice, made + revocations.REFRESH_SECONDS + SLACK)
     assert alice.events("session_ended") == [{"code": "token_revoked"}]
+
+
+@pytest.mark.mariadb
+def test_with_the_revocations_unreadable_the_inbox_answers_503_not_an_error(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(MESSAGE_QUEUE="0", DATABASE_URL="mysql://root@127.0.0.1:1/notify_unreachable")
+    response = app.test_client().get(
+        "/api/notifications", headers={"Authorization": f"Bearer {token_for('alice')}"}
+    )
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "service_unavailable"
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
