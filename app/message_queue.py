@@ -78,7 +78,7 @@ def receiving() -> bool:
 
 
 def start() -> str:
-    """Start the listener if it is not running yet, wait until subscribed; return its state.
+    """Start the listener if it is not running yet and wait until subscribed; return its state.
 
     Started lazily, a socket could register as online before its process listens, and a push
     from another process in that gap would be recorded delivered yet never arrive. The serving
@@ -87,9 +87,10 @@ def start() -> str:
     server = socketio.server
     if server is None or not isinstance(server.manager, RoutedRedisManager):
         return "disabled"
-    if not server.manager_initialized:
-        server.manager_initialized = True
-        server.manager.initialize()
+    if server.manager_initialized:
+        return listener_state()  # a running listener reconnects by itself; no waiting here
+    server.manager_initialized = True
+    server.manager.initialize()
     deadline = time.monotonic() + SUBSCRIBE_WAIT_SECONDS
     while listener_state() != "ok" and time.monotonic() < deadline:
         socketio.sleep(0.05)
