@@ -43,6 +43,7 @@ import redis
 import socketio
 from redis.cluster import RedisCluster
 
+from app.observability import metrics
 from app.patches.fence import fence
 from app.patches.socketio import IndexedRooms
 from app.redis_client import connect_cluster, is_cluster
@@ -135,8 +136,6 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
         self.inbox = self.inbox_of(process_id) if self.routed else None
         #: True once the server confirmed every subscription, False from the first error.
         self.listening = False
-        #: Messages this process's listener handled (the bench's listener share, /metrics).
-        self.received = 0
 
     def inbox_of(self, process_id: str) -> str:
         return f"{self.channel}:to:{process_id}"
@@ -239,9 +238,12 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
             if self.process_id in item.processes or "*" in item.processes:
                 socketio.PubSubManager._handle_emit(self, message)
             others = item.processes - {self.process_id}
+            if not self.routed and item.processes:
+                broadcast.append(index)  # as before routing: every push to every process
+                continue
             if not others:
                 continue
-            if not self.routed or not all(is_routed(process) for process in others):
+            if not all(is_routed(process) for process in others):
                 broadcast.append(index)
                 continue
             for process in others:
@@ -307,11 +309,14 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
         1,000 notifications that parse was a tenth of the sending process's work.
         """
         own = self.json.dumps({"host_id": self.host_id})[:-1].encode() + b","
+        broadcast = self.channel.encode()
         for message in self._redis_listen_with_retries():
             data = message.get("data")
             if isinstance(data, bytes) and not data.startswith(own):
-                self.received += 1
-                yield data
+                kind = "broadcast" if message["channel"] == broadcast else "own"
+                started = time.thread_time()
+                yield data  # python-socketio's _thread parses and emits it before the next
+                metrics.message_queue_handled(kind, time.thread_time() - started)
 
     def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get(BATCH)
