@@ -42,7 +42,9 @@ class RedisClusterProcesses:
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
                 + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
                 + ["--cluster-port", str(port + BUS_OFFSET), "--cluster-node-timeout", "2000"]
-                + ["--save", "", "--appendonly", "no", "--dir", str(node_dir)],
+                + ["--save", "", "--appendonly", "no", "--dir", str(node_dir)]
+                # A replica's first sync at once (the default waits 5 s for more replicas).
+                + ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -63,12 +65,16 @@ class RedisClusterProcesses:
         self.wait_ok()
 
     def wait_ok(self, deadline: float = START_DEADLINE) -> None:
-        """Until every running node says ``cluster_state:ok`` and agrees on 3 masters."""
+        """Until every running node says ``cluster_state:ok`` and agrees on 3 masters, and every
+        replica is in sync with its master (one that is not could not take over)."""
 
         def ok() -> bool:
             for port in self.running():
                 info = cluster_info(port)
                 if info.get("cluster_state") != "ok" or int(info.get("cluster_size", 0)) != 3:
+                    return False
+                replication = node(port).info("replication")
+                if replication["role"] == "slave" and replication["master_link_status"] != "up":
                     return False
             return True
 
