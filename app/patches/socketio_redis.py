@@ -208,19 +208,15 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
             raise
         return receivers if not self.cluster else 1
 
-    def emit_many(self, event: str, items: list[tuple[Any, str]], namespace: str = "/") -> None:
-        """Emit ``event`` with each ``(data, room)`` on every process, in order (broadcast)."""
-        everyone = frozenset({"*"})
-        self.emit_routed(event, [Routed(data, room, everyone) for data, room in items], namespace)
-
     def emit_routed(self, event: str, items: Sequence[Routed], namespace: str = "/") -> list[bool]:
         """Emit each item to its room on the processes it names; for each, whether every
         process it went to had a listener for it.
 
         Sockets of this process get it before this returns; each other process that routes
         gets one message with all of its items, in order; items for a process that does not
-        route (or ``processes`` naming ``*``) share one message on the broadcast channel, which
-        every process hears. A failed or unheard PUBLISH makes its items False.
+        route share one message on the broadcast channel, which every process hears (and all
+        items when this process does not route). A failed or unheard PUBLISH makes its items
+        False.
         """
         reached = [True] * len(items)
         broadcast: list[int] = []
@@ -235,7 +231,7 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
                 "skip_sid": item.skip_sid,
             }
             messages.append(message)
-            if self.process_id in item.processes or "*" in item.processes:
+            if self.process_id in item.processes:
                 socketio.PubSubManager._handle_emit(self, message)
             others = item.processes - {self.process_id}
             if not self.routed and item.processes:
