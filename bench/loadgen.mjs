@@ -523,6 +523,8 @@ async function scenarioScale() {
   const c = await connectMany(users("s", Number(opt.clients || 1000)), { urlOf: (i) => urls[i % urls.length] });
   if (c.failed) log(`${c.failed} clients failed to connect`, c.failures);
   const ids = c.connectedUsers;
+  const all = users("s", Number(opt.clients || 1000));
+  const userIndex = ids.map((id) => all.indexOf(id));
   await sleep(1500);
   try {
     resetCounters();
@@ -535,7 +537,9 @@ async function scenarioScale() {
     while (sent < total) {
       const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1);
       while (sent < due) {
-        pending.push(webhook(pick(urls), pick(ids)));
+        const user = Math.floor(Math.random() * ids.length);
+        // --local 1: through the recipient's own process (no push crosses processes)
+        pending.push(webhook(opt.local === "1" ? urls[userIndex[user] % urls.length] : pick(urls), ids[user]));
         sent += 1;
       }
       await sleep(2);

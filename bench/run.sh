@@ -31,7 +31,7 @@ SCENARIOS_GIVEN="${SCENARIOS:-}"
 SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two floor scale}"
 # scale: process counts, webhooks per second (the same total at every count), seconds per level.
 SCALE_COUNTS="${SCALE_COUNTS:-1 2 4 8}"
-SCALE_RATE="${SCALE_RATE:-100}"
+SCALE_RATE="${SCALE_RATE:-40}"
 SCALE_SECONDS="${SCALE_SECONDS:-10}"
 # Which servers to measure (both for RESULTS.md; "ours" alone while working on a change).
 TARGETS="${TARGETS:-ours peer}"
@@ -113,7 +113,7 @@ run_scale() { # base port: for routed and broadcast, 1..8 processes, each its ow
       done
       sleep 2
       loadgen "scale-$mode-$n" scale "${urls[0]}" "$(IFS=,; echo "${pids[*]}")" \
-        --urls "$(IFS=,; echo "${urls[*]}")" --rate "$SCALE_RATE" --seconds "$SCALE_SECONDS"
+        --urls "$(IFS=,; echo "${urls[*]}")" --rate "$SCALE_RATE" --seconds "$SCALE_SECONDS" ${SCALE_ARGS:-}
       for pid in "${arbiters[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
       for pid in "${arbiters[@]}"; do
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
