@@ -27,10 +27,11 @@ def is_cluster(url: str | None) -> bool:
 def cluster_options(url: str) -> dict[str, Any]:
     """``RedisCluster`` keyword arguments for a ``redis+cluster://`` URL."""
     parts = urlsplit(url)
+    node: Any = ClusterNode  # untyped in redis-py
     nodes = []
     for location in parts.netloc.rpartition("@")[2].split(","):
         host, _, port = location.strip().rpartition(":")
-        nodes.append(ClusterNode(host or "127.0.0.1", int(port or 6379)))
+        nodes.append(node(host or "127.0.0.1", int(port or 6379)))
     options: dict[str, Any] = {"startup_nodes": nodes}
     if parts.username:
         options["username"] = unquote(parts.username)

@@ -55,7 +55,8 @@ def check_redis() -> str:
     return "ok"
 
 
-def check_cluster(client: RedisCluster) -> None:
+def check_cluster(cluster: RedisCluster) -> None:
+    client: Any = cluster  # redis-py's cluster client is untyped
     try:
         for node in client.get_primaries():
             client.get_redis_connection(node).ping()

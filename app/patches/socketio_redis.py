@@ -159,14 +159,14 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
 
     def _subscribe(self) -> tuple[Any, set[str]]:
         """A pub/sub connection subscribed (not yet confirmed) to every channel we need."""
-        client = self._client()
+        client: Any = self._client()
         if isinstance(client, RedisCluster):
             # The shard's master for our channel; classic pub/sub on the same connection, which
             # the cluster forwards from any node.
-            client.nodes_manager.initialize()
-            node = client.get_node_from_key(self.inbox or self.channel)
-            node_client = client.get_redis_connection(node)
-            pubsub = node_client.pubsub()
+            cluster: Any = client  # redis-py's cluster client is untyped
+            cluster.nodes_manager.initialize()
+            node = cluster.get_node_from_key(self.inbox or self.channel)
+            pubsub = cluster.get_redis_connection(node).pubsub()
         else:
             pubsub = client.pubsub()
         pubsub.subscribe(self.channel)
