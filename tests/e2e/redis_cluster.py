@@ -54,14 +54,16 @@ class RedisClusterProcesses:
     def start(self) -> None:
         for port in self.ports:
             self.start_node(port)
-        subprocess.run(
+        created = subprocess.run(
             ["redis-cli", "--cluster", "create"]
             + [f"127.0.0.1:{p}" for p in self.ports]
             + ["--cluster-replicas", "1", "--cluster-yes"],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout[-2000:]}")
         self.wait_ok()
 
     def wait_ok(self, deadline: float = START_DEADLINE) -> None:

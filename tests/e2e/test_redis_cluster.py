@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 from app.services.delivery import user_room
 from tests.e2e import servers
 from tests.e2e.clients import Listener, post_webhook
-from tests.e2e.redis_cluster import RedisClusterProcesses, redis_cluster  # noqa: F401
+from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
     EMITTER,
     cluster,
@@ -51,13 +51,13 @@ Listen = Callable[..., Listener]
 @pytest.fixture
 def server_base_env(
     server_base_env: dict[str, str],
-    redis_cluster: RedisClusterProcesses,  # noqa: F811
+    redis_cluster: RedisClusterProcesses,
 ) -> dict[str, str]:
     return server_base_env | {"REDIS_URL": redis_cluster.url}
 
 
 @pytest.fixture
-def redis_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:  # noqa: F811
+def redis_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
     client = redis_cluster.client()
     yield client
     client.close()
@@ -99,7 +99,7 @@ def test_a_write_only_emitter_connected_to_one_node_reaches_a_client(
     start_server: StartServer,
     listen: Listen,
     prefix: str,
-    redis_cluster: RedisClusterProcesses,  # noqa: F811
+    redis_cluster: RedisClusterProcesses,
 ) -> None:
     """A classic PUBLISH on any node reaches the subscribers of every node, so an emitter of
     another program needs only one node's address."""

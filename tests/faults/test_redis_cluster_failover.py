@@ -22,7 +22,7 @@ from redis.cluster import RedisCluster
 
 from tests.e2e import servers
 from tests.e2e.clients import wait_until
-from tests.e2e.redis_cluster import RedisClusterProcesses, redis_cluster  # noqa: F401
+from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_routing import process_of
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, WebhookLoad, post
@@ -31,7 +31,7 @@ Rows = Callable[[str], list[dict[str, Any]]]
 
 
 @pytest.fixture
-def cluster_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:  # noqa: F811
+def cluster_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
     client = redis_cluster.client()
     yield client
     client.close()
@@ -44,7 +44,7 @@ def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
 
 def test_kill_9_of_a_master_loses_nothing_and_heals_after_the_failover(
     start_server: StartServer,
-    redis_cluster: RedisClusterProcesses,  # noqa: F811
+    redis_cluster: RedisClusterProcesses,
     cluster_db: RedisCluster,
     fleet: Fleet,
     ledger: Ledger,
