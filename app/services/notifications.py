@@ -198,7 +198,7 @@ def _deliver_batch(held: HeldConnection, batch: Sequence[Stored]) -> list[None]:
       client, which never saw its id, gets it by reconnecting with ``lastId`` (the contract's
       at-least-once rule: everything newer than lastId is replayed whatever its status).
       Broadcasting had the same window (B's join after the broadcast reached B);
-      tests/e2e/test_cluster.py's moving-socket race runs it.
+      tests/e2e/test_routing.py's moving-socket races run it (on a Redis Cluster too).
     """
     everything = [n for stored in batch for n in stored.notifications]
     where = presence().locate(n["recipientId"] for n in everything)
