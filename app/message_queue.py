@@ -1,65 +1,40 @@
 """The Redis message queue that makes every process's rooms one (Flask-SocketIO + pub/sub).
 
-JSON on the wire, never pickle. ``health_check_interval`` makes the listener notice a dead
-connection; python-socketio then reconnects with backoff.
+JSON on the wire, never pickle. Pushes of notifications are routed to the processes that hold
+their recipient (``app.patches.socketio_redis``); everything else, and every message of another
+program's write-only emitter, goes through the broadcast channel ``<REDIS_PREFIX>:socketio``.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+import uuid
 
 import socketio as python_socketio
 from flask import Flask
 
 from app.extensions import socketio
-from app.patches.socketio import IndexedManager, IndexedRooms
+from app.patches.socketio import IndexedManager
+from app.patches.socketio_redis import BATCH, ROUTED_MARK, RoutedRedisManager
+
+__all__ = ["BATCH", "RoutedRedisManager", "build", "listener_state", "process_id", "start"]
 
 SUBSCRIBE_WAIT_SECONDS = 5.0
-#: Key of a published message that carries several emits (see ``BatchingRedisManager``).
-BATCH = "notify_batch"
+PROCESS_ID_KEY = "notify.process_id"
 
 
-class BatchingRedisManager(IndexedRooms, python_socketio.RedisManager):  # type: ignore[misc]
-    """python-socketio's Redis manager, plus ``emit_many``: many room emits, one PUBLISH.
+def process_id(app: Flask) -> str:
+    """This process's id in presence entries and in the name of its channel; made once per app.
 
-    Each emit goes to this process's sockets at once, as ``emit`` does, and the other processes
-    get all of them in one message (``method: emit`` with the list under ``BATCH``), instead of a
-    Redis round trip per emit. Messages of the standard manager (a write-only emitter in another
-    program) are handled as before.
+    ``r-`` says the process listens on its own channel (``socketio_redis.is_routed``).
     """
-
-    def emit_many(self, event: str, items: list[tuple[Any, str]], namespace: str = "/") -> None:
-        """Emit ``event`` with each ``(data, room)`` of ``items``, in order, on every process."""
-        messages = [
-            {"event": event, "data": [data], "namespace": namespace, "room": room}
-            for data, room in items
-        ]
-        for message in messages:
-            super()._handle_emit(message)
-        if messages:
-            # host_id first: the listener recognises its own batch by its first bytes.
-            self._publish({"host_id": self.host_id, "method": "emit", BATCH: messages})
-
-    def _listen(self) -> Any:
-        """Every message but this process's own batches, which it already emitted.
-
-        python-socketio parses each message before it looks at ``host_id``; for a batch of 1,000
-        notifications that parse was a tenth of the sending process's work (bench/PROFILE.md).
-        """
-        own = self.json.dumps({"host_id": self.host_id})[:-1].encode() + b","
-        for message in super()._listen():
-            if not (isinstance(message, bytes) and message.startswith(own)):
-                yield message
-
-    def _handle_emit(self, message: dict[str, Any]) -> None:
-        batch = message.get(BATCH)
-        if isinstance(batch, list):
-            for item in batch:
-                if isinstance(item, dict):
-                    super()._handle_emit(item)
-            return
-        super()._handle_emit(message)
+    ident: str | None = app.extensions.get(PROCESS_ID_KEY)
+    if ident is None:
+        routed = app.config["ROUTED_DELIVERY"] and app.config["MESSAGE_QUEUE"]
+        ident = f"{ROUTED_MARK if routed else ''}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        app.extensions[PROCESS_ID_KEY] = ident
+    return ident
 
 
 def build(app: Flask) -> python_socketio.Manager:
@@ -67,9 +42,11 @@ def build(app: Flask) -> python_socketio.Manager:
     url = app.config["REDIS_URL"]
     if not url or not app.config["MESSAGE_QUEUE"]:
         return IndexedManager()
-    return BatchingRedisManager(
+    return RoutedRedisManager(
         url,
         channel=f"{app.config['REDIS_PREFIX']}:socketio",
+        process_id=process_id(app),
+        routed=app.config["ROUTED_DELIVERY"],
         redis_options={
             "socket_connect_timeout": 5,
             "health_check_interval": 10,
@@ -79,10 +56,11 @@ def build(app: Flask) -> python_socketio.Manager:
 
 
 def listener_state() -> str:
-    """``ok`` when this process's listener runs and is subscribed, ``disabled`` without Redis."""
+    """``ok`` when this process's listener runs and the server confirmed its subscriptions,
+    ``disabled`` without Redis."""
     server = socketio.server
     manager = server.manager if server else None
-    if not isinstance(manager, python_socketio.RedisManager):
+    if not isinstance(manager, RoutedRedisManager):
         return "disabled"
     if not server.manager_initialized:
         return "error"
@@ -90,9 +68,7 @@ def listener_state() -> str:
     alive = thread is not None and (
         not thread.dead if hasattr(thread, "dead") else thread.is_alive()
     )
-    pubsub = manager.pubsub
-    subscribed = pubsub is not None and pubsub.subscribed and pubsub.connection is not None
-    return "ok" if alive and subscribed else "error"
+    return "ok" if alive and manager.listening else "error"
 
 
 def receiving() -> bool:
@@ -102,18 +78,19 @@ def receiving() -> bool:
 
 
 def start() -> str:
-    """Start the listener if it is not running yet, wait until subscribed; return its state.
+    """Start the listener if it is not running yet and wait until subscribed; return its state.
 
     Started lazily, a socket could register as online before its process listens, and a push
     from another process in that gap would be recorded delivered yet never arrive. The serving
     entry point calls this before accepting connections; the health check calls it too.
     """
     server = socketio.server
-    if server is None or not isinstance(server.manager, python_socketio.RedisManager):
+    if server is None or not isinstance(server.manager, RoutedRedisManager):
         return "disabled"
-    if not server.manager_initialized:
-        server.manager_initialized = True
-        server.manager.initialize()
+    if server.manager_initialized:
+        return listener_state()  # a running listener reconnects by itself; no waiting here
+    server.manager_initialized = True
+    server.manager.initialize()
     deadline = time.monotonic() + SUBSCRIBE_WAIT_SECONDS
     while listener_state() != "ok" and time.monotonic() < deadline:
         socketio.sleep(0.05)

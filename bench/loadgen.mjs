@@ -6,7 +6,8 @@
 //   node loadgen.mjs <scenario> --url http://127.0.0.1:3300 --secret S --key K [--pids 1,2]
 //        [--url2 http://127.0.0.1:3301] [--label ours]
 //
-// scenarios: connect, latency, throughput, socket, fanout, batch, two
+// scenarios: connect, latency, throughput, socket, fanout, batch, two, floor,
+//            scale (--urls u1,...,uN with --pids in the same order)
 // Prints one JSON object (the measurements) on stdout; progress goes to stderr.
 
 import crypto from "node:crypto";
@@ -486,7 +487,107 @@ async function scenarioFloor() {
   return result;
 }
 
+function get(url) {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString()));
+      })
+      .on("error", () => resolve(""));
+  });
+}
+
+/** The listener's CPU seconds and messages by channel, from a process's /metrics. */
+async function listenerMetrics(url) {
+  const text = await get(`${url}/metrics`);
+  const value = (re) => Number((re.exec(text) || [])[1] || 0);
+  return {
+    cpu: value(/^notify_message_queue_listener_cpu_seconds_total ([0-9.e+-]+)$/m),
+    own: value(/^notify_message_queue_received_total\{channel="own"\} ([0-9.e+-]+)$/m),
+    broadcast: value(/^notify_message_queue_received_total\{channel="broadcast"\} ([0-9.e+-]+)$/m),
+  };
+}
+
+/**
+ * N server processes (--urls, --pids in the same order), 1,000 sockets in all with user i on
+ * process i % N, webhooks at a fixed --rate for --seconds, each to a random user through a
+ * random process (a balancer). Summed server CPU per delivered notification, and each
+ * process's CPU and the share of it its message-queue listener took.
+ */
+async function scenarioScale() {
+  const urls = opt.urls.split(",");
+  const rate = Number(opt.rate || 100);
+  const seconds = Number(opt.seconds || 10);
+  const c = await connectMany(users("s", Number(opt.clients || 1000)), { urlOf: (i) => urls[i % urls.length] });
+  if (c.failed) log(`${c.failed} clients failed to connect`, c.failures);
+  const ids = c.connectedUsers;
+  const all = users("s", Number(opt.clients || 1000));
+  const userIndex = ids.map((id) => all.indexOf(id));
+  await sleep(1500);
+  try {
+    resetCounters();
+    const cpuBefore = PIDS.map((pid) => cpuSeconds([pid]));
+    const listenerBefore = await Promise.all(urls.map(listenerMetrics));
+    const total = rate * seconds;
+    const start = now();
+    const pending = [];
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1);
+      while (sent < due) {
+        const user = Math.floor(Math.random() * ids.length);
+        // --local 1: through the recipient's own process (no push crosses processes)
+        pending.push(webhook(opt.local === "1" ? urls[userIndex[user] % urls.length] : pick(urls), ids[user]));
+        sent += 1;
+      }
+      await sleep(2);
+    }
+    await Promise.all(pending);
+    const lost = await drain(1, 5000);
+    const elapsed = (now() - start) / 1000;
+    const cpuAfter = PIDS.map((pid) => cpuSeconds([pid]));
+    const listenerAfter = await Promise.all(urls.map(listenerMetrics));
+    const delivered = [...acked].filter((seq) => (receipts.get(seq) || 0) > 0).length;
+    const processes = urls.map((url, i) => {
+      const cpu = cpuAfter[i] - cpuBefore[i];
+      const listener = listenerAfter[i].cpu - listenerBefore[i].cpu;
+      return {
+        cpuMs: round(1000 * cpu, 0),
+        listenerCpuMs: round(1000 * listener, 0),
+        listenerShare: cpu > 0 ? round(listener / cpu, 3) : null,
+        received: {
+          own: listenerAfter[i].own - listenerBefore[i].own,
+          broadcast: listenerAfter[i].broadcast - listenerBefore[i].broadcast,
+        },
+      };
+    });
+    const summed = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
+    const result = {
+      processes: urls.length,
+      clients: c.sockets.length,
+      rate,
+      sent,
+      accepted: acked.size,
+      delivered,
+      lost,
+      httpErrors: { ...httpErrors },
+      seconds: round(elapsed, 1),
+      summedCpuMs: round(1000 * summed, 0),
+      cpuMsPerDelivered: delivered ? round((1000 * summed) / delivered, 3) : null,
+      maxListenerShare: Math.max(...processes.map((p) => p.listenerShare || 0)),
+      perProcess: processes,
+    };
+    log(JSON.stringify(result));
+    return result;
+  } finally {
+    await closeAll(c.sockets);
+  }
+}
+
 const scenarios = {
+  scale: scenarioScale,
   floor: scenarioFloor,
   connect: scenarioConnect,
   latency: scenarioLatency,

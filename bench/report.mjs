@@ -1,6 +1,7 @@
 // Writes bench/RESULTS.md (on stdout) from the JSON that run.sh collected in $BENCH_OUT.
 import fs from "node:fs";
 import path from "node:path";
+import { scaleSection } from "./scale_report.mjs";
 
 const dir = process.env.BENCH_OUT;
 const load = (label, scenario) => {
@@ -177,6 +178,7 @@ the drain wait.
 |---|---|---|---|
 ${lost.map((r) => `| ${r.join(" | ")} |`).join("\n")}
 
+${scaleSection(dir) ?? ""}
 ## Commands
 
 \`\`\`

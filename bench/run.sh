@@ -7,6 +7,7 @@
 #   PEER_DIR=/path/to/node-seed bench/run.sh
 #   PROFILE="throughput socket" bench/run.sh   # also py-spy records our worker in those scenarios
 #   TARGETS=ours SCENARIOS=batch bench/run.sh   # one server, some scenarios (RESULTS.md needs both)
+#   TARGETS=ours SCENARIOS=scale bench/run.sh   # 1-8 processes, routed vs broadcast: its section of RESULTS.md
 #
 # Everything is bounded: each scenario has a hard time limit in the load generator.
 set -euo pipefail
@@ -17,14 +18,21 @@ PEER_SRC="${PEER_DIR:-$ROOT/../shared/peers/node-seed}"
 WORK="${BENCH_WORK:-/tmp/notify-bench}"
 OUT="$WORK/out"
 DB_HOST=127.0.0.1
-OURS_PORT=3300
-PEER_PORT=3400
+# Ports and names are overridable, so that two checkouts can run the benchmark side by side.
+OURS_PORT="${OURS_PORT:-3300}"
+PEER_PORT="${PEER_PORT:-3400}"
+BENCH_DB="${BENCH_DB:-notify_bench}"
+BENCH_PREFIX="${BENCH_PREFIX:-notifybench}"
 SECRET="bench-jwt-secret-0123456789abcdef0123456789abcdef"
 KEY="bench-webhook-key-0123456789abcdef"
 BIG=100000000
 MYSQL=(mariadb -uroot -h"$DB_HOST")
 SCENARIOS_GIVEN="${SCENARIOS:-}"
-SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two floor}"
+SCENARIOS="${SCENARIOS:-connect latency throughput socket fanout batch two floor scale}"
+# scale: process counts, webhooks per second (the same total at every count), seconds per level.
+SCALE_COUNTS="${SCALE_COUNTS:-1 2 4 8}"
+SCALE_RATE="${SCALE_RATE:-40}"
+SCALE_SECONDS="${SCALE_SECONDS:-10}"
 # Which servers to measure (both for RESULTS.md; "ours" alone while working on a change).
 TARGETS="${TARGETS:-ours peer}"
 
@@ -37,13 +45,14 @@ echo "work dir $WORK, fd limit $(ulimit -n)"
 
 # ---- preparation ----------------------------------------------------------------------------
 (cd "$BENCH" && npm ci --no-audit --no-fund --loglevel=error)
-rm -rf "$WORK/peer" && mkdir -p "$WORK/peer"
-cp "$PEER_SRC"/{package.json,package-lock.json,server.js,schema.sql} "$WORK/peer/"
-(cd "$WORK/peer" && npm ci --no-audit --no-fund --loglevel=error)
-
-"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS notify_bench; CREATE DATABASE notify_bench CHARACTER SET utf8mb4;
-                  DROP DATABASE IF EXISTS notify_bench_peer; CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4;"
-"${MYSQL[@]}" notify_bench_peer < "$WORK/peer/schema.sql"
+"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $BENCH_DB; CREATE DATABASE $BENCH_DB CHARACTER SET utf8mb4;"
+if [[ " $TARGETS " == *" peer "* ]]; then
+  rm -rf "$WORK/peer" && mkdir -p "$WORK/peer"
+  cp "$PEER_SRC"/{package.json,package-lock.json,server.js,schema.sql} "$WORK/peer/"
+  (cd "$WORK/peer" && npm ci --no-audit --no-fund --loglevel=error)
+  "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS notify_bench_peer; CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4;"
+  "${MYSQL[@]}" notify_bench_peer < "$WORK/peer/schema.sql"
+fi
 
 # Both servers: production profile, the same secrets, Redis, and limits raised alike.
 common_env=(
@@ -52,13 +61,13 @@ common_env=(
   HTTP_RATE_LIMIT_MAX=$BIG SOCKET_RATE_LIMIT_POINTS=$BIG HOST=127.0.0.1
 )
 ours_env=(
-  "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=notify_bench
-  REDIS_PREFIX=notifybench WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+  "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=$BENCH_DB
+  REDIS_PREFIX=$BENCH_PREFIX WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
 )
 peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=notify_bench_peer)
 
 (cd "$ROOT" && env "${ours_env[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
-redis-cli --scan --pattern 'notifybench:*' | xargs -r redis-cli del >/dev/null
+redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null
 
 PIDS_TO_STOP=()
 stop_all() {
@@ -80,15 +89,37 @@ wait_healthy() { # url
   return 1
 }
 
-start_ours() { # port -> SERVER_PID (the worker)
+start_ours() { # port [VAR=value...] -> SERVER_PID (the worker), ARBITER_PID
   local port=$1
-  (cd "$ROOT" && exec env "${ours_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
+  shift
+  (cd "$ROOT" && exec env "${ours_env[@]}" "$@" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
     SERVER_URL=http://127.0.0.1:$port .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app \
     >"$OUT/ours-$port.log" 2>&1) &
   local arbiter=$!
   PIDS_TO_STOP+=("$arbiter")
+  ARBITER_PID=$arbiter
   wait_healthy "http://127.0.0.1:$port"
   SERVER_PID=$(pgrep -P "$arbiter" | head -1)
+}
+
+run_scale() { # base port: for routed and broadcast, 1..8 processes, each its own start and stop
+  local mode n i arbiters pids urls
+  for n in $SCALE_COUNTS; do
+    for mode in routed broadcast; do
+      arbiters=() pids=() urls=()
+      for ((i = 0; i < n; i++)); do
+        start_ours $(($1 + 10 + i)) ROUTED_DELIVERY=$([[ $mode == routed ]] && echo 1 || echo 0)
+        arbiters+=("$ARBITER_PID") pids+=("$SERVER_PID") urls+=("http://127.0.0.1:$(($1 + 10 + i))")
+      done
+      sleep 2
+      loadgen "scale-$mode-$n" scale "${urls[0]}" "$(IFS=,; echo "${pids[*]}")" \
+        --urls "$(IFS=,; echo "${urls[*]}")" --rate "$SCALE_RATE" --seconds "$SCALE_SECONDS" ${SCALE_ARGS:-}
+      for pid in "${arbiters[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+      for pid in "${arbiters[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      done
+    done
+  done
 }
 
 start_floor() { # port -> SERVER_PID: bench/floor_app.py under the same gunicorn settings
@@ -136,6 +167,10 @@ run_all() { # label start_fn
         [[ $label == ours ]] || continue
         start_floor $((base + 5))
         loadgen floor floor "http://127.0.0.1:$((base + 5))" "$SERVER_PID"
+        ;;
+      scale)
+        [[ $label == ours ]] || continue
+        run_scale "$base"
         ;;
       two)
         local pid2
@@ -188,5 +223,10 @@ export BENCH_VERSIONS="Python $("$ROOT/.venv/bin/python" -c 'import platform; pr
 # Only a run of both servers over every scenario replaces the committed report.
 REPORT="$BENCH/RESULTS.md"
 [[ "$TARGETS" == "ours peer" && -z "${SCENARIOS_GIVEN:-}" ]] || REPORT="$OUT/RESULTS.md"
+if [[ "$REPORT" == "$OUT/RESULTS.md" && " $SCENARIOS " == *" scale "* && " $TARGETS " == *" ours "* ]]; then
+  # The scale section stands alone (ours only): it replaces its part of the committed report.
+  node "$BENCH/scale_report.mjs" --splice "$BENCH/RESULTS.md"
+  echo "wrote the scale section of $BENCH/RESULTS.md"
+fi
 node "$BENCH/report.mjs" >"$REPORT"
 echo "wrote $REPORT"

@@ -42,6 +42,9 @@ class BaseConfig:
         #: Off only for Flask-SocketIO's test client, which refuses a message queue; presence
         #: and limits still use Redis then.
         self.MESSAGE_QUEUE = read.boolean("MESSAGE_QUEUE", True)
+        #: Pushes go only to the processes that hold their recipient (0: every push to every
+        #: process, as versions before it did; see the README's rolling deploy).
+        self.ROUTED_DELIVERY = read.boolean("ROUTED_DELIVERY", True)
         self.HTTP_RATE_LIMIT_WINDOW = read.integer("HTTP_RATE_LIMIT_WINDOW", 15, minimum=1)
         self.HTTP_RATE_LIMIT_MAX = read.integer("HTTP_RATE_LIMIT_MAX", 100, minimum=1)
         self.SOCKET_RATE_LIMIT_POINTS = read.integer("SOCKET_RATE_LIMIT_POINTS", 10, minimum=1)
@@ -94,6 +97,7 @@ class BaseConfig:
         self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
         self.JWT_TOKEN_LOCATION = ["headers"]
         # app.services.limit_storage: Redis, counted locally while far from the limit.
+        # (``notify+redis+cluster://`` on a Redis Cluster).
         self.RATELIMIT_STORAGE_URI = f"notify+{self.REDIS_URL}" if self.REDIS_URL else "memory://"
         # Every Redis key of a deployment starts with REDIS_PREFIX (limits' own default is LIMITS).
         self.RATELIMIT_KEY_PREFIX = ""

@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from app import message_queue
 from app.extensions import db
@@ -36,15 +38,37 @@ def check_database() -> str:
 
 
 def check_redis() -> str:
+    """PING; on a Redis Cluster, PING to every master and ``cluster_state:ok``: a dead master
+    is an outage of its slots until its replica takes over (then the client's map of the
+    cluster is refreshed and the check passes again by itself)."""
     client = redis_client()
     if client is None:
         return "disabled"
     try:
-        client.ping()
+        if isinstance(client, RedisCluster):
+            check_cluster(client)
+        else:
+            client.ping()
     except Exception as error:
         log.warning("health: Redis check failed: %s", type(error).__name__)
         return "error"
     return "ok"
+
+
+def check_cluster(cluster: RedisCluster) -> None:
+    client: Any = cluster  # redis-py's cluster client is untyped
+    try:
+        for node in client.get_primaries():
+            client.get_redis_connection(node).ping()
+        state = client.cluster_info().get("cluster_state")
+        if state != "ok":
+            raise RedisError(f"cluster_state {state}")
+    except Exception:
+        try:
+            client.nodes_manager.initialize()  # learn who took over, for the next check
+        except Exception:  # noqa: BLE001 - still down: the next check tries again
+            log.debug("health: refreshing the cluster's map failed", exc_info=True)
+        raise
 
 
 @bp.get("/health")

@@ -53,6 +53,16 @@ AUTH_REFUSALS = Counter(
     "bearer tokens), api_key_invalid (webhook), metrics_token_invalid.",
     ["code"],
 )
+MESSAGE_QUEUE_RECEIVED = Counter(
+    "notify_message_queue_received",
+    "Messages this process's message-queue listener took from Redis, by channel: own (pushes "
+    "routed to this process) or broadcast (room and everyone emits, processes that do not route).",
+    ["channel"],
+)
+MESSAGE_QUEUE_CPU = Counter(
+    "notify_message_queue_listener_cpu_seconds",
+    "CPU seconds this process spent handling what its message-queue listener received.",
+)
 WEBHOOK_RESPONSES = Counter(
     "notify_webhook_responses", "Responses of the webhook, by HTTP status.", ["status"]
 )
@@ -66,6 +76,8 @@ for _scope in ("http", "socket_event", "socket_connect"):
     RATE_LIMIT_REFUSALS.labels(scope=_scope)
 for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
     AUTH_REFUSALS.labels(code=_code)
+for _channel in ("own", "broadcast"):
+    MESSAGE_QUEUE_RECEIVED.labels(channel=_channel)
 
 
 def entry_point() -> str:
@@ -110,6 +122,11 @@ def auth_refused(code: str) -> None:
 
 def webhook_responded(status: int) -> None:
     WEBHOOK_RESPONSES.labels(status=str(status)).inc()
+
+
+def message_queue_handled(channel: str, cpu_seconds: float) -> None:
+    MESSAGE_QUEUE_RECEIVED.labels(channel=channel).inc()
+    MESSAGE_QUEUE_CPU.inc(cpu_seconds)
 
 
 def sample_presence(tracker: Presence) -> None:

@@ -1,17 +1,19 @@
 """Pushing to users' sockets through Flask-SocketIO, from any process.
 
-With a message queue configured, ``socketio.emit`` publishes to Redis and every process emits to
-its own members of the room, so the caller never needs to know where the recipient is connected.
+With the Redis message queue a push goes only to the processes that hold a socket of its
+recipient, as presence says (``app.patches.socketio_redis.RoutedRedisManager.emit_routed``);
+without one, rooms are this process's and ``socketio.emit`` is all there is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.extensions import socketio
-from app.message_queue import BatchingRedisManager
 from app.models import NotificationDict
+from app.patches.socketio_redis import Routed, RoutedRedisManager
+from app.services.presence import presence
 
 NEW_NOTIFICATION = "new_notification"
 NOTIFICATION_READ = "notification_read"
@@ -23,24 +25,37 @@ def user_room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def push(notifications: Iterable[NotificationDict]) -> None:
-    """Emit each notification to every socket of its recipient, on every process, in order.
-
-    With the Redis message queue all of them reach the other processes in one PUBLISH.
-    """
-    items = [(n, user_room(n["recipientId"])) for n in notifications]
+def _manager() -> RoutedRedisManager | None:
     manager = socketio.server.manager if socketio.server else None
-    if isinstance(manager, BatchingRedisManager):
-        manager.emit_many(NEW_NOTIFICATION, items)
-        return
-    for notification, room in items:
-        socketio.emit(NEW_NOTIFICATION, notification, to=room)
+    return manager if isinstance(manager, RoutedRedisManager) else None
 
 
-def push_to_socket(sid: str, notifications: Iterable[NotificationDict]) -> None:
-    """Emit notifications to one socket (replay on connect), in order."""
+def push(
+    notifications: Sequence[NotificationDict], where: Mapping[str, frozenset[str]]
+) -> list[bool]:
+    """Emit each notification to every socket of its recipient, in order, on the processes
+    ``where`` names for the recipient (``presence().locate``); for each, whether every one of
+    those processes had a listener for it (False: leave it pending).
+
+    With the Redis message queue each other process gets its share in one PUBLISH.
+    """
+    manager = _manager()
+    if manager is None:
+        for notification in notifications:
+            socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
+        return [True for _ in notifications]
+    items = [
+        Routed(n, user_room(n["recipientId"]), where.get(n["recipientId"], frozenset()))
+        for n in notifications
+    ]
+    return manager.emit_routed(NEW_NOTIFICATION, items)
+
+
+def push_to_socket(sid: str, notifications: Sequence[NotificationDict]) -> None:
+    """Emit notifications to one socket of this process (replay on connect), in order: never
+    through Redis, the socket is here."""
     for notification in notifications:
-        socketio.emit(NEW_NOTIFICATION, notification, to=sid)
+        socketio.emit(NEW_NOTIFICATION, notification, to=sid, ignore_queue=True)
 
 
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
@@ -72,5 +87,13 @@ def _emit_once_connected(sid: str, event: str, data: dict[str, Any]) -> None:
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:
-    """Tell the user's other sockets that notifications were read elsewhere."""
-    socketio.emit(NOTIFICATION_READ, payload, to=user_room(user_id), skip_sid=skip_sid)
+    """Tell the user's other sockets, wherever presence finds them, that notifications were
+    read elsewhere (a socket that connects later reads the state from the inbox)."""
+    manager = _manager()
+    room = user_room(user_id)
+    if manager is None:
+        socketio.emit(NOTIFICATION_READ, payload, to=room, skip_sid=skip_sid)
+        return
+    where = presence().locate([user_id]).get(user_id, frozenset())
+    if where:
+        manager.emit_routed(NOTIFICATION_READ, [Routed(payload, room, where, skip_sid)])

@@ -19,7 +19,11 @@ spends it in memory; only when its lease runs out does a hit go to Redis again.
   ones — go to Redis once per 1 % of the limit.
 
 Keys are ``<key>/<window number>`` with twice the window's length to live, like ``limits``' own
-timestamped windows. A Redis failure surfaces as an exception from the hit when a lease is
+timestamped windows. On a Redis Cluster (``notify+redis+cluster://``) the key is a hash tag,
+``<prefix>:{<key>}/<window number>``: the two windows of one limit are read together (MGET,
+DEL), so they must share a slot; different limits spread over the slots.
+
+A Redis failure surfaces as an exception from the hit when a lease is
 needed, so the callers' fail-open handling applies unchanged; leases in hand are still spent.
 """
 
@@ -28,16 +32,16 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from limits.storage import RedisStorage, Storage
+from limits.storage import RedisClusterStorage, RedisStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
 
-#: ``notify+redis://`` or ``notify+rediss://``: the Redis URL with this storage's scheme.
-SCHEMES = ["notify+redis", "notify+rediss"]
+#: ``notify+`` and the Redis URL (``redis://``, ``rediss://``, ``redis+cluster://``, ...).
+SCHEMES = ["notify+redis", "notify+rediss", "notify+redis+cluster", "notify+rediss+cluster"]
 #: Share of a limit leased at once.
 LEASE_SHARE = 0.01
 
@@ -50,6 +54,10 @@ class _Lease:
     total: int = 0
     #: ``time.time()`` after which the window cannot matter any more.
     ends: float = 0.0
+    #: Held while a lease is taken: callers that find the lease spent meanwhile wait for that
+    #: one instead of each reserving its own (200 handshakes at a fresh process reserved 200
+    #: leases at once and were refused at a fraction of the limit).
+    taking: threading.Lock = field(default_factory=threading.Lock)
 
 
 class LeasedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
@@ -59,11 +67,18 @@ class LeasedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidin
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
         parts = urlsplit(uri)
-        redis_uri = urlunsplit((parts.scheme.removeprefix("notify+"), *parts[1:]))
+        scheme = parts.scheme.removeprefix("notify+")
+        #: On a cluster the two windows of a limit share a slot (a hash tag).
+        self.cluster = scheme.endswith("+cluster")
+        if scheme == "rediss+cluster":
+            scheme, options = "redis+cluster", {**options, "ssl": True}
+        redis_uri = urlunsplit((scheme, *parts[1:]))
         super().__init__(redis_uri, wrap_exceptions=wrap_exceptions, **options)
         #: The stock storage, for the strategies that do not lease (fixed window, ...).
-        self.direct = RedisStorage(redis_uri, wrap_exceptions=wrap_exceptions, **options)
-        self.storage: redis.Redis = self.direct.storage
+        self.direct: RedisStorage = (RedisClusterStorage if self.cluster else RedisStorage)(
+            redis_uri, wrap_exceptions=wrap_exceptions, **options
+        )
+        self.storage: Any = self.direct.storage
         self.prefix = str(options.get("key_prefix", "LIMITS"))
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
@@ -86,7 +101,14 @@ class LeasedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidin
             if lease.left >= amount:
                 lease.left -= amount
                 return True
-        return self._take_lease(previous_key, current_key, lease, limit, expiry, amount)
+        if limit * LEASE_SHARE < 2:  # leases of one hit: each caller reserves only its own
+            return self._take_lease(previous_key, current_key, lease, limit, expiry, amount)
+        with lease.taking:
+            with self._lock:  # another caller may have just taken a lease
+                if lease.left >= amount:
+                    lease.left -= amount
+                    return True
+            return self._take_lease(previous_key, current_key, lease, limit, expiry, amount)
 
     def _take_lease(
         self,
@@ -136,7 +158,7 @@ class LeasedRedisStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidin
         self.storage.delete(previous_key, current_key)
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}:{key}"
+        return f"{self.prefix}:{{{key}}}" if self.cluster else f"{self.prefix}:{key}"
 
     @staticmethod
     def _previous_weight(previous_count: int, expiry: int, now: float) -> float:

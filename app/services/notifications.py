@@ -173,34 +173,60 @@ def _store_batch(
 
 def _deliver_batch(held: HeldConnection, batch: Sequence[Stored]) -> list[None]:
     """Push the stored notifications whose recipients are online (one presence round trip and
-    one PUBLISH for the batch), then record them delivered in one UPDATE.
+    one PUBLISH per process that holds a recipient), then record delivered in one UPDATE the
+    ones every such process heard.
 
-    Recording after pushing means a crash in between leaves rows pending, to be pushed again:
-    a duplicate, never a loss. A failed UPDATE only leaves them pending too (logged).
+    Why none is lost, with routing (stored -> presence -> push -> record):
+
+    - Stored first: every row is committed ``pending`` before presence is read. A socket that
+      registers in presence after our read replays pending rows after registering (and joins
+      its room before registering), so it reads our committed row: pushed or replayed, never
+      neither.
+    - The presence read names each process holding a socket of the recipient; a push goes to
+      those only. A socket registered before our read is on one of them and already in its
+      room, so that process's emit reaches it.
+    - A push counts only if heard: each PUBLISH answers how many listeners got it, and a
+      process whose channel had none (crashed with its entries not yet expired, or between two
+      subscriptions after a Redis failure) leaves its notifications ``pending``, to be replayed
+      on the next connect, instead of recording them delivered. A failed PUBLISH likewise.
+    - Recorded after pushing: a crash in between leaves rows pending, pushed again later: a
+      duplicate (allowed, clients drop by id), never a loss. A failed UPDATE does the same.
+    - A socket that moves between processes while a push is in flight (the client drops the
+      socket on A and connects again on B): if B registered before our read, B is a target;
+      if after, B's replay reads the row, unless the push to A was recorded delivered first.
+      In that last case the row reached A's socket if it was still open, and otherwise the
+      client, which never saw its id, gets it by reconnecting with ``lastId`` (the contract's
+      at-least-once rule: everything newer than lastId is replayed whatever its status).
+      Broadcasting had the same window (B's join after the broadcast reached B);
+      tests/e2e/test_routing.py's moving-socket races run it (on a Redis Cluster too).
     """
     everything = [n for stored in batch for n in stored.notifications]
-    online = presence().online(n["recipientId"] for n in everything)
+    where = presence().locate(n["recipientId"] for n in everything)
     now = utcnow()
     delivered_at = iso(now)
     pushed: list[NotificationDict] = []
-    counts: list[int] = []
+    for notification in everything:
+        if notification["recipientId"] in where:
+            notification["status"] = Status.DELIVERED.value
+            notification["deliveredAt"] = delivered_at
+            pushed.append(notification)
+    if not pushed:
+        return [None for _ in batch]
+    heard = delivery.push(pushed, where)
+    for notification, ok in zip(pushed, heard, strict=True):
+        if not ok:  # the answer tells the truth: still pending
+            notification["status"] = Status.PENDING.value
+            notification["deliveredAt"] = None
+    delivered = {n["id"] for n, ok in zip(pushed, heard, strict=True) if ok}
     for stored in batch:
-        before = len(pushed)
-        for notification in stored.notifications:
-            if notification["recipientId"] in online:
-                notification["status"] = Status.DELIVERED.value
-                notification["deliveredAt"] = delivered_at
-                pushed.append(notification)
-        counts.append(len(pushed) - before)
-    if pushed:
-        delivery.push(pushed)
-        for stored, count in zip(batch, counts, strict=True):
-            metrics.notifications_pushed(count, stored.entry, stored.committed_at)
+        count = sum(n["id"] in delivered for n in stored.notifications)
+        metrics.notifications_pushed(count, stored.entry, stored.committed_at)
+    if delivered:
         try:
             with held.transaction() as connection:
-                storage.record_delivered(connection, [n["id"] for n in pushed], now)
+                storage.record_delivered(connection, sorted(delivered), now)
         except ServiceUnavailable:
-            log.warning("could not record %d notifications as delivered", len(pushed))
+            log.warning("could not record %d notifications as delivered", len(delivered))
     return [None for _ in batch]
 
 

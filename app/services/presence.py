@@ -4,7 +4,8 @@ Redis layout: one sorted set per user, ``<prefix>:presence:<user>``, whose membe
 ``<process id>|<sid>`` scored by the time they expire. Each process refreshes the scores of its own
 sockets every ``PRESENCE_TTL / 3`` seconds, so the sockets of a process that dies stop counting
 within ``PRESENCE_TTL`` seconds (45 by default, under the contract's 60) without anyone cleaning
-up after it. "Is user X online?" is one ZCOUNT of the unexpired members.
+up after it. "Where is user X online?" is one ZRANGEBYSCORE of the unexpired members: their
+process ids say which processes a push goes to (``locate``, ``notifications._deliver_batch``).
 
 If Redis fails, answers fall back to this process's own sockets: a user seen offline gets the
 notification as ``pending`` and by replay, so a Redis outage can delay but never lose one.
@@ -61,9 +62,17 @@ class Presence:
     def local_sockets(self, user_id: str) -> int:
         return len(self._local.get(user_id, ()))
 
+    #: This process's id in ``locate``'s answers (and in Redis members).
+    process_id = "local"
+
     def online(self, user_ids: Iterable[str]) -> set[str]:
         """The subset of ``user_ids`` with at least one socket anywhere."""
-        return {user for user in user_ids if self._local.get(user)}
+        return set(self.locate(user_ids))
+
+    def locate(self, user_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The processes holding a socket of each of ``user_ids`` that has one anywhere."""
+        here = frozenset({self.process_id})
+        return {user: here for user in user_ids if self._local.get(user)}
 
     def socket_count(self) -> int:
         return sum(len(sids) for sids in list(self._local.values()))
@@ -89,6 +98,7 @@ class RedisPresence(Presence):
         prefix: str,
         ttl: int,
         receiving: Callable[[], bool] = lambda: True,
+        process_id: str | None = None,
     ) -> None:
         super().__init__()
         self.client = client
@@ -102,7 +112,7 @@ class RedisPresence(Presence):
         self.receiving = receiving
         self.prefix = prefix
         self.ttl = ttl
-        self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.process_id = process_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def _key(self, user_id: str) -> str:
         return f"{self.prefix}:presence:{user_id}"
@@ -146,22 +156,34 @@ class RedisPresence(Presence):
         super().remove(user_id, sid)
         self._writes.run((False, user_id, sid))
 
-    def online(self, user_ids: Iterable[str]) -> set[str]:
+    def locate(self, user_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """One pipeline of ZRANGEBYSCORE: the unexpired members' process ids, per user.
+
+        Users with a socket here are looked up too: they may have others elsewhere. If Redis
+        fails, this process's own sockets are the answer (the others' pushes then wait as
+        ``pending``, never lost).
+        """
         users = list(dict.fromkeys(user_ids))
-        local = super().online(users)
-        remote = [user for user in users if user not in local]
-        if not remote:
+        local = super().locate(users)
+        if not users:
             return local
         now = time.time()
         try:
             pipe = self.client.pipeline(transaction=False)
-            for user in remote:
-                pipe.zcount(self._key(user), now, "+inf")
-            counts = pipe.execute()
+            for user in users:
+                pipe.zrangebyscore(self._key(user), now, "+inf")
+            answers = pipe.execute()
         except redis.RedisError:
             log.warning("presence: Redis unavailable, answering from this process's sockets")
             return local
-        return local | {user for user, count in zip(remote, counts, strict=True) if count}
+        found: dict[str, frozenset[str]] = {}
+        for user, members in zip(users, answers, strict=True):
+            processes = {bytes(m).partition(b"|")[0].decode() for m in members}
+            if user in local:
+                processes.add(self.process_id)
+            if processes:
+                found[user] = frozenset(processes)
+        return found
 
     def heartbeat(self) -> None:
         """Push this process's entries' expiry forward and drop expired members of its users."""
@@ -221,6 +243,7 @@ def init_presence(app: Flask) -> Presence:
             app.config["REDIS_PREFIX"],
             app.config["PRESENCE_TTL"],
             message_queue.receiving,
+            message_queue.process_id(app),
         )
         if client is not None
         else Presence()

@@ -101,6 +101,15 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=STOP_DEADLINE)
+        # The worker may outlive the arbiter by a few ms, its connections (to Redis) open; the
+        # listening socket both hold closes with the last of them.
+        end = time.monotonic() + STOP_DEADLINE
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL for the whole group if it is not gone within the deadline."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -77,3 +78,29 @@ def test_unreachable_redis_fails_the_hit_so_callers_apply_their_policy() -> None
     storage = storage_from_string("notify+redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     with pytest.raises(redis.ConnectionError):
         SlidingWindowCounterRateLimiter(storage).hit(RateLimitItemPerMinute(100), "k")
+
+
+def test_a_burst_on_a_fresh_process_takes_one_lease_not_one_per_caller(
+    storages: Callable[[], LeasedRedisStorage],
+) -> None:
+    """200 handshakes at once on a process just started (the benchmark's connect): each found
+    no lease in hand and reserved one of its own, 200 leases of 1 % each, and the limit refused
+    callers far under it."""
+    storage = storages()
+    limiter = SlidingWindowCounterRateLimiter(storage)
+    item = RateLimitItemPerMinute(2000)  # leases of 20
+    callers = 150
+    barrier = threading.Barrier(callers)
+    passed: list[bool] = []
+
+    def hit() -> None:
+        barrier.wait()
+        passed.append(limiter.hit(item, "burst"))
+
+    threads = [threading.Thread(target=hit) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert passed.count(True) == callers  # 150 hits of a 2000 limit
+    assert redis_total(storage) <= callers + 20  # leases taken one after another, not at once

@@ -34,6 +34,8 @@ FAMILIES = {
     "notify_rate_limit_refusals": "counter",
     "notify_auth_refusals": "counter",
     "notify_webhook_responses": "counter",
+    "notify_message_queue_received": "counter",
+    "notify_message_queue_listener_cpu_seconds": "counter",
 }
 
 

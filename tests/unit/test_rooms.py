@@ -53,6 +53,6 @@ def test_leaving_a_room_updates_the_index() -> None:
 
 
 def test_the_message_queue_manager_has_the_index_too() -> None:
-    from app.message_queue import BatchingRedisManager
+    from app.message_queue import RoutedRedisManager
 
-    assert issubclass(BatchingRedisManager, IndexedRooms)
+    assert issubclass(RoutedRedisManager, IndexedRooms)

@@ -1,0 +1,136 @@
+"""The cross-process suite on a real Redis Cluster (3 masters, 3 replicas; see
+``tests/e2e/redis_cluster.py``): the tests of ``test_cluster`` and ``test_routing`` that do not
+watch the wire, run here with ``REDIS_URL=redis+cluster://...``, plus what only a cluster has:
+pushes on shard channels, limits with hash-tagged keys, a write-only emitter on one node.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+from redis.cluster import RedisCluster
+
+from app.services.delivery import user_room
+from tests.e2e import servers
+from tests.e2e.clients import Listener, post_webhook
+from tests.e2e.redis_cluster import RedisClusterProcesses
+from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
+    EMITTER,
+    cluster,
+    created,
+    new_user,
+    test_a_killed_process_stops_counting_its_users_within_the_presence_ttl,
+    test_a_webhook_reaches_every_socket_of_the_user_on_every_process,
+    test_an_offline_user_gets_pending_notifications_on_connect_over_polling,
+    test_health_reports_database_and_redis_ok_from_a_running_server,
+    test_no_notification_is_lost_while_its_recipient_connects,
+    test_presence_is_shared_across_processes,
+    test_send_notification_on_one_process_reaches_the_recipient_on_another,
+    test_sending_through_reconnections_with_last_id_loses_nothing,
+    test_sigterm_takes_the_process_users_offline_at_once_and_logs_their_disconnects,
+)
+from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the cluster
+    listener_received,
+    mixed,
+    process_of,
+    test_a_socket_hopping_between_processes_with_last_id_loses_nothing,
+    test_no_notification_is_lost_while_its_recipient_moves_between_processes,
+    test_no_notification_is_lost_while_its_recipient_moves_during_a_rolling_deploy,
+)
+from tests.faults.test_redis_outage import anonymous_calls
+
+pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
+
+StartServer = Callable[..., servers.Server]
+Listen = Callable[..., Listener]
+
+
+@pytest.fixture
+def server_base_env(
+    server_base_env: dict[str, str],
+    redis_cluster: RedisClusterProcesses,
+) -> dict[str, str]:
+    return server_base_env | {"REDIS_URL": redis_cluster.url}
+
+
+@pytest.fixture
+def redis_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
+    client = redis_cluster.client()
+    yield client
+    client.close()
+
+
+def test_pushes_travel_on_the_shard_channel_of_the_process_that_holds_the_recipient(
+    start_server: StartServer,
+    listen: Listen,
+    redis_db: RedisCluster,
+    prefix: str,
+) -> None:
+    first, second, bystander = start_server(), start_server(), start_server()
+    alice = new_user("alice")
+    alice_on_first = listen(first, alice)
+    first_id = process_of(redis_db, prefix, alice)
+    inbox = f"{prefix}:socketio:to:{first_id}"
+    # The listener subscribed (SSUBSCRIBE) at the master that owns its channel's slot.
+    owner = redis_db.get_node_from_key(inbox)
+    shard_channels = redis_db.get_redis_connection(owner).execute_command("PUBSUB SHARDCHANNELS")
+    assert inbox in shard_channels
+
+    sent = [created(post_webhook(second, alice, f"across {i}")) for i in range(3)]
+
+    assert [n["status"] for n in sent] == ["delivered"] * 3
+    assert alice_on_first.wait_for([n["id"] for n in sent]) == set()
+    assert listener_received(first) == {"own": 3, "broadcast": 0}
+    assert listener_received(bystander) == {"own": 0, "broadcast": 0}
+
+
+def test_limits_count_across_processes_on_a_cluster(start_server: StartServer) -> None:
+    settings = {"HTTP_RATE_LIMIT_MAX": "6"}
+    first, second = start_server(**settings), start_server(**settings)
+    answers = anonymous_calls(first, 3) + anonymous_calls(second, 4)
+    assert answers[:6] == [401] * 6
+    assert answers[6] == 429
+
+
+def test_a_write_only_emitter_connected_to_one_node_reaches_a_client(
+    start_server: StartServer,
+    listen: Listen,
+    prefix: str,
+    redis_cluster: RedisClusterProcesses,
+) -> None:
+    """A classic PUBLISH on any node reaches the subscribers of every node, so an emitter of
+    another program needs only one node's address."""
+    server = start_server()
+    alice = new_user("alice")
+    listener = listen(server, alice)
+    payload = {"id": 987654322, "recipientId": alice, "message": "from a worker"}
+    node_url = f"redis://127.0.0.1:{redis_cluster.ports[-1]}/0"  # a replica, even
+
+    emitter = subprocess.run(
+        [str(servers.PYTHON), "-c", EMITTER, node_url, f"{prefix}:socketio"]
+        + [user_room(alice), json.dumps(payload)],
+        cwd=servers.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert emitter.returncode == 0, emitter.stderr
+    assert listener.wait_for([payload["id"]]) == set()
+
+
+def test_presence_keys_spread_over_the_slots(
+    start_server: StartServer, listen: Listen, redis_db: RedisCluster, prefix: str
+) -> None:
+    server = start_server()
+    users = [new_user(f"spread{i}") for i in range(12)]
+    for user in users:
+        listen(server, user)
+    slots = {redis_db.keyslot(f"{prefix}:presence:{user}") for user in users}
+    owners = {redis_db.get_node_from_key(f"{prefix}:presence:{user}").name for user in users}
+    assert len(slots) == len(users)
+    assert len(owners) == 3
+    assert all(redis_db.exists(f"{prefix}:presence:{user}") for user in users)
