@@ -94,6 +94,16 @@ fence(
     "relied on: CLOSE closes with abort (no packet queued), PING raises UnknownPacketError",
 )
 fence(
+    "engineio.server.Server._trigger_event",
+    "bc536417c3045418c33413e1e8c343b71bacc2f7a5b830f0d35881923bde83e8",
+    "relied on: the disconnect event of a session whose CLOSE is still to be fetched",
+)
+fence(
+    "engineio.base_server.BaseServer._get_socket",
+    "ae2f99e66d63294467faaf502df94ffa33926d5c098a7d1cfe78259504d08a62",
+    "relied on: a closed session is refused (so one with a CLOSE to fetch is left open)",
+)
+fence(
     "engineio.server.Server._handle_connect",
     "049f7c2b2c239080a6481e23e5af43340b0afe7571064b1af495f91cb946bb6c",
     "relied on: the OPEN packet is queued, not yet encoded, when the connect event runs",
@@ -125,15 +135,35 @@ class BrokenPacket(exceptions.EngineIOError):
     """Raised out of a request handler once its session was ended: answered 400."""
 
 
-def end_session(session: Any, kind: str, address: str | None, level: int = logging.WARNING) -> None:
-    """End an Engine.IO session now for what its client sent (or did not send): its disconnect
-    handlers run at once (presence, connection log), a CLOSE packet is queued for it, and the
-    server forgets it. One log line, no traceback, and one count by ``kind``."""
+def end_session(
+    session: Any,
+    kind: str,
+    address: str | None,
+    level: int = logging.WARNING,
+    after_next_poll: bool = False,
+) -> None:
+    """End an Engine.IO session for what its client sent (or did not send): its disconnect
+    handlers run at once (presence, connection log), and a CLOSE packet is queued for it. One log
+    line, no traceback, and one count by ``kind``.
+
+    ``after_next_poll``: the client must still get what was queued before the CLOSE (a
+    CONNECT_ERROR). A long-polling session with no GET waiting (its POST came first) is then
+    closed by the next GET, once that GET has fetched it: python-engineio refuses any request
+    of a closed session. Meanwhile nothing it sends is handled."""
     if session.closed or session.closing:
         return
+    reason = session.server.reason.TRANSPORT_ERROR
+    if session.__dict__.get("notify_ending"):  # already reported, its disconnect work done
+        if not after_next_poll:
+            session.close(wait=False, abort=True, reason=reason)
+        return
     report(kind, session.sid, address, level)
-    session.close(wait=False, abort=False, reason=session.server.reason.TRANSPORT_ERROR)
-    session.server.sockets.pop(session.sid, None)
+    if after_next_poll and not session.upgraded and not session.__dict__.get("notify_polling"):
+        session.notify_ending = True
+        session.server._trigger_event("disconnect", session.sid, reason, run_async=False)
+        session.send(packet.Packet(packet.CLOSE))
+        return
+    session.close(wait=False, abort=False, reason=reason)
 
 
 def report(kind: str, sid: str, address: str | None, level: int = logging.WARNING) -> None:
@@ -204,7 +234,7 @@ def handle_post_request(self: Any, environ: dict[str, Any]) -> None:
         end_session(self, "engineio_packet", environ.get("REMOTE_ADDR"))
         raise BrokenPacket() from None
     for pkt in packets:
-        if self.closed:  # a Socket.IO packet before this one ended the session
+        if self.closed or self.__dict__.get("notify_ending"):  # ended by a packet before this one
             break
         if pkt.packet_type == packet.CLOSE:
             # Answers a waiting GET: the client's close is no transport error.
@@ -229,6 +259,8 @@ def handle_get_request(self: Any, environ: dict[str, Any], start_response: Any) 
         return _upstream_handle_get_request(self, environ, start_response)
     finally:
         self.notify_polling = False
+        if self.__dict__.get("notify_ending"):  # this GET fetched the session's last packets
+            self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
 
 
 def websocket_handler(self: Any, ws: Any) -> Any:

@@ -17,8 +17,8 @@ The protocol edges (python-socketio 5.18.1):
   python-engineio's ``_trigger_event``, which logs an ERROR traceback (on its own plain-text
   stderr handler as well as the root logger: twice, one not JSON) and keeps the session. Here
   ``handle_eio_message`` decodes and checks first (the checks socket.io-parser makes: an EVENT
-  is a non-empty array starting with the event name, an ACK an array, a CONNECT's payload an
-  object), and a packet that fails ends the session at once (``engineio.end_session``).
+  is a non-empty array starting with the event name, an ACK an array), and a packet that
+  fails ends the session at once (``engineio.end_session``).
 - ``Server._handle_connect`` answers a CONNECT to a namespace nobody serves with the string
   ``"Unable to connect"`` (a v4 payload; v5 clients read ``err.message`` from an object, so it
   is empty) and keeps the session. Here it is ``{"message": "Invalid namespace"}``, as the
@@ -86,7 +86,7 @@ def end_session(server: Any, eio_sid: str, kind: str) -> None:
     address = server.environ.get(eio_sid, {}).get("REMOTE_ADDR")
     session = server.eio.sockets.get(eio_sid)
     if session is not None:
-        engineio.end_session(session, kind, address)
+        engineio.end_session(session, kind, address, after_next_poll=True)
     else:  # no Engine.IO transport: Flask-SocketIO's test client
         engineio.report(kind, eio_sid, address)
         server._handle_eio_disconnect(eio_sid, server.reason.TRANSPORT_ERROR)
@@ -99,9 +99,9 @@ def well_formed(pkt: Any) -> bool:
         return isinstance(data, list) and bool(data) and isinstance(data[0], str)
     if kind in (packet.ACK, packet.BINARY_ACK):
         return isinstance(data, list)
-    if kind == packet.CONNECT:
-        return data is None or isinstance(data, dict)
-    return kind == packet.DISCONNECT
+    # A CONNECT's payload is the handshake's ``auth``, of any shape: the connect handler refuses
+    # one that is no object as ``token_missing``.
+    return kind in (packet.CONNECT, packet.DISCONNECT)
 
 
 def decoded(server: Any, eio_sid: str, data: Any) -> Any:
@@ -129,6 +129,8 @@ def decoded(server: Any, eio_sid: str, data: Any) -> Any:
 def handle_eio_message(self: Any, eio_sid: str, data: Any) -> None:
     """``Server._handle_eio_message`` (5.x): each packet decoded and checked, then dispatched; a
     packet that fails ends the session at once."""
+    if eio_sid not in self.environ:  # its Socket.IO side is gone (an ended session)
+        return
     try:
         pkt = decoded(self, eio_sid, data)
     except UNDECODABLE:

@@ -300,6 +300,8 @@ def test_an_undecodable_long_polling_packet_ends_the_session_and_its_cleanup_at_
     answer = session.post(garbage)
     assert answer.status_code == (400 if kind == "engineio_packet" else 200), answer.text
     assert_ended_at_once(server, rows, user, kind, before)
+    if kind == "socketio_packet":  # answered OK: the next GET fetches the rest and the CLOSE
+        assert session.packets()[-1] == "1"
     assert session.get().status_code == 400  # the session is gone
     lines = protocol_lines(server)
     assert [(line["level"], line["kind"]) for line in lines] == [("WARNING", kind)], lines
