@@ -131,7 +131,7 @@ DESCRIPTIONS = {
 }
 
 
-class BrokenPacket(exceptions.EngineIOError):
+class BrokenPacket(exceptions.EngineIOError):  # type: ignore[misc]
     """Raised out of a request handler once its session was ended: answered 400."""
 
 
