@@ -340,7 +340,7 @@ def test_sub_second_ping_settings_are_announced_in_milliseconds_and_kept(
         assert (opened["pingInterval"], opened["pingTimeout"]) == (300, 200)
         started = time.monotonic()
         assert ws.recv() == "2"
-        assert 0.2 < time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.0  # every 0.3 s, not every 25
         # Unanswered, the ping ends the session within the interval and the timeout.
         assert closed_by_server(ws.sock, within=2)
     finally:
