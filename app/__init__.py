@@ -16,7 +16,9 @@ from app.api.limits import init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
-from app.observability.logging import configure_logging
+from app.observability.logging import adopt_library_loggers, configure_logging
+from app.patches import engineio as engineio_patches
+from app.patches import socketio as socketio_patches
 from app.patches.flask import NotifyFlask
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
@@ -26,6 +28,7 @@ from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
 from app.services.revocations import init_revocations
 from app.sockets.control import init_control
+from app.sockets.handshakes import install_handshake_guard
 from app.sockets.live import init_live_sessions
 from app.sockets.polling_limit import install_polling_limit
 from config import load_config
@@ -115,6 +118,9 @@ def register_extensions(app: Flask) -> None:
         frame_options="DENY",
         referrer_policy="no-referrer",
     )
+    # Before the Socket.IO server is made: it binds its Engine.IO handlers when constructed.
+    engineio_patches.install_protocol_edges()
+    socketio_patches.install()
     socketio.init_app(
         app,
         async_mode=async_mode(),
@@ -128,6 +134,8 @@ def register_extensions(app: Flask) -> None:
         logger=False,
         engineio_logger=False,
     )
+    adopt_library_loggers()
+    install_handshake_guard(app)
     install_polling_limit(app)
     # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
     install_proxy_fix(app, config["TRUSTED_PROXIES"])

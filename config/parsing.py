@@ -52,6 +52,21 @@ class EnvReader:
             return default
         return value
 
+    def seconds(self, name: str, default: float, minimum: float) -> float:
+        """A number of seconds, fractions allowed (``0.3``); at least ``minimum``."""
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a number of seconds, got {raw!r}")
+            return default
+        if not value >= minimum or value == float("inf"):
+            self.problems.append(f"{name} must be at least {minimum} seconds, got {raw}")
+            return default
+        return value
+
     def duration(self, name: str, default: int) -> int:
         raw = self.text(name)
         if not raw:

@@ -65,8 +65,11 @@ class BaseConfig:
         self.PRESENCE_TTL = read.integer("PRESENCE_TTL", 45, minimum=3)
         #: Engine.IO heartbeat: a client that answers no ping within PING_INTERVAL + PING_TIMEOUT
         #: seconds is closed (a vanished or never-reading client frees its socket and queue).
-        self.PING_INTERVAL = read.integer("PING_INTERVAL", 25, minimum=1)
-        self.PING_TIMEOUT = read.integer("PING_TIMEOUT", 20, minimum=1)
+        #: Fractions are allowed (the protocol test suites use 0.3 and 0.2).
+        self.PING_INTERVAL = read.seconds("PING_INTERVAL", 25, minimum=0.05)
+        self.PING_TIMEOUT = read.seconds("PING_TIMEOUT", 20, minimum=0.05)
+        #: An Engine.IO session without a Socket.IO CONNECT within this many seconds is closed.
+        self.CONNECT_TIMEOUT = read.seconds("CONNECT_TIMEOUT", 10, minimum=0.05)
         self.LOG_LEVEL = read.text("LOG_LEVEL", "INFO").upper()
         for name in ("WEBHOOK_RATE_LIMIT", "CONNECT_RATE_LIMIT"):
             try:

@@ -35,6 +35,9 @@ MAX_PATH = 512
 FIELDS = "notify_fields"
 FORMATTER_KEY = "notify.log_formatter"
 WORKER_ACCESS_LOGGER = "geventwebsocket.handler"
+#: Loggers to which python-engineio and python-socketio add a plain-text stderr handler of
+#: their own (when constructed with ``logger=False``), besides propagating to the root logger.
+LIBRARY_LOGGERS = ("engineio.server", "socketio.server")
 
 request_log = logging.getLogger("notify.requests")
 event_log = logging.getLogger("notify.socket_events")
@@ -90,6 +93,17 @@ def configure_logging(app: Flask) -> None:
     logging.getLogger(WORKER_ACCESS_LOGGER).setLevel(logging.WARNING)
     app.before_request(start_request)
     app.after_request(finish_request)
+
+
+def adopt_library_loggers() -> None:
+    """Drop the libraries' own stderr handlers (call after ``socketio.init_app``): what they
+    log reaches stderr once, through the root logger, in this profile's format (one JSON
+    object per line in production) instead of twice, once as plain multi-line text."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
 
 
 def printable(text: str, limit: int = MAX_PATH) -> str:

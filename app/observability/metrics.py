@@ -63,8 +63,24 @@ MESSAGE_QUEUE_CPU = Counter(
     "notify_message_queue_listener_cpu_seconds",
     "CPU seconds this process spent handling what its message-queue listener received.",
 )
+SESSIONS_ENDED_BY_PROTOCOL = Counter(
+    "notify_sessions_ended_by_protocol",
+    "Engine.IO sessions the server ended for what the client sent or failed to send, by kind: "
+    "engineio_packet, socketio_packet (a packet that does not parse, or of an unknown type), "
+    "unknown_namespace, overlapping_poll, connect_timeout (no Socket.IO CONNECT in time).",
+    ["kind"],
+)
 WEBHOOK_RESPONSES = Counter(
     "notify_webhook_responses", "Responses of the webhook, by HTTP status.", ["status"]
+)
+
+#: The kinds of ``SESSIONS_ENDED_BY_PROTOCOL``.
+PROTOCOL_KINDS = (
+    "engineio_packet",
+    "socketio_packet",
+    "unknown_namespace",
+    "overlapping_poll",
+    "connect_timeout",
 )
 
 # Series that exist from the start at 0, so that rate() and alerts see their first increase.
@@ -74,6 +90,8 @@ for _entry in ("webhook", "socket", "replay"):
     NOTIFICATIONS_DELIVERED.labels(entry=_entry)
 for _scope in ("http", "socket_event", "socket_connect"):
     RATE_LIMIT_REFUSALS.labels(scope=_scope)
+for _kind in PROTOCOL_KINDS:
+    SESSIONS_ENDED_BY_PROTOCOL.labels(kind=_kind)
 for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
     AUTH_REFUSALS.labels(code=_code)
 for _channel in ("own", "broadcast"):
@@ -118,6 +136,10 @@ def rate_limited(scope: str) -> None:
 
 def auth_refused(code: str) -> None:
     AUTH_REFUSALS.labels(code=code).inc()
+
+
+def session_ended_by_protocol(kind: str) -> None:
+    SESSIONS_ENDED_BY_PROTOCOL.labels(kind=kind).inc()
 
 
 def webhook_responded(status: int) -> None:

@@ -5,16 +5,53 @@
 connected socket, asleep almost all of the time, with its saved C stack and frames: a few KB per
 idle socket for nothing. Here the wait is a libev timer (a few hundred bytes) and the ping is
 sent from a short-lived greenlet when it fires; what goes on the wire, and when, is unchanged.
+
+The protocol edges (python-engineio 4.15.1; each is what the Engine.IO v4 test suite expects):
+
+- ``Socket._websocket_handler`` decodes each frame with ``packet.Packet(encoded_packet=...)``
+  outside its ``try``: a text frame that is no Engine.IO packet (``abc``, an empty frame, bad
+  base64 after ``b``) raises out of the handler, so the cleanup at its end (``close()``, which
+  runs the disconnect handlers) never runs; the session lingers until the ping timeout, its
+  user "online", what is sent to them meanwhile pushed into a dead socket and stored
+  ``delivered``. A packet of a type a client never sends (``0``, ``6``-``9``) raises
+  ``UnknownPacketError``, which the loop ignores. Here the frame is checked as it is read, and
+  the session ended at once (``end_session``).
+- ``Socket.handle_post_request`` reads ``CONTENT_LENGTH`` bytes: a chunked POST (no length) is
+  read as empty and answered ``200 ok``, its packets dropped (the length itself is given by
+  ``app.sockets.polling_limit`` now, which reads a chunked body whole). A payload that does not
+  decode raises into ``Server.handle_request``'s bare ``except``: logged as an ERROR traceback,
+  answered ``200 ok``, the session kept; an unknown packet type raises ``UnknownPacketError``,
+  whose handler calls ``Server.disconnect``, which waits for the CLOSE packet to be fetched by a
+  GET that may never come. ``Payload.decode`` refuses a POST of more than 16 packets, which the
+  JS client sends when 17 events were queued while a POST was under way: all of them dropped.
+  Here every packet of a payload bounded by ``MAX_CONTENT_LENGTH`` is taken, and a payload
+  that does not decode ends the session (400). A CLOSE from the client answers a waiting GET
+  with a NOOP packet (upstream: an empty body).
+- ``Socket.handle_get_request`` lets a second long-polling GET of one session wait beside the
+  first; the protocol refuses it and ends the session (400; the first GET gets the CLOSE).
+- ``Server._handle_connect`` announces ``int(ping_interval + grace) * 1000`` ms: a fractional
+  interval (0.3 s) is truncated, to 0. ``announce_exact_intervals`` rewrites the OPEN packet
+  while it is still queued, unencoded, when the connect event runs.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import logging
+import socket
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import gevent
+from engineio import exceptions, packet
+from engineio.socket import Socket
 
-from app.patches.fence import fence
+from app.observability import metrics
+from app.patches.fence import fence, replace
 
 fence(
     "engineio.base_server.BaseServer.__init__",
@@ -31,6 +68,254 @@ fence(
     "fe316639159cd70d34cdb911a055fc1a0056ff15615b8460a1ab6593c95e9372",
     "replaced by schedule_ping_on_timer: same pings, a libev timer instead of a greenlet",
 )
+fence(
+    "engineio.socket.Socket._websocket_handler",
+    "58afe122719282de1def07b5530c154fbf41a40481bc8a787c4eb7d94db56c9c",
+    "wrapped: each frame read is checked; one that is no Engine.IO packet ends the session",
+)
+fence(
+    "engineio.async_drivers.gevent.WebSocketWSGI.__call__",
+    "6139db9acea7d25cdd84f49065daa0c8b1c16f4bfcb6ac40f6787deb7a8697f9",
+    "relied on: ``_sock`` is gevent-websocket's WebSocket, whose ``handler.socket`` is the TCP one",
+)
+fence(
+    "engineio.socket.Socket.handle_post_request",
+    "5be8170455a3482c727998a3c416628a915d8ac61dc9780f6cd9f5ae03ac210c",
+    "replaced: the whole payload, every packet, a broken one ends the session",
+)
+fence(
+    "engineio.socket.Socket.handle_get_request",
+    "d45c0d8f98840672fe8c05b567d6268a561f5139dd6513f635925505a08ef223",
+    "wrapped: a second concurrent long-polling GET ends the session",
+)
+fence(
+    "engineio.socket.Socket.receive",
+    "4126eb2537d0d0207f519f6e9ff1cb06cf320b7084323bb7946a107b3f6b0712",
+    "relied on: CLOSE closes with abort (no packet queued), PING raises UnknownPacketError",
+)
+fence(
+    "engineio.server.Server._trigger_event",
+    "bc536417c3045418c33413e1e8c343b71bacc2f7a5b830f0d35881923bde83e8",
+    "relied on: the disconnect event of a session whose CLOSE is still to be fetched",
+)
+fence(
+    "engineio.base_server.BaseServer._get_socket",
+    "ae2f99e66d63294467faaf502df94ffa33926d5c098a7d1cfe78259504d08a62",
+    "relied on: a closed session is refused (so one with a CLOSE to fetch is left open)",
+)
+fence(
+    "engineio.server.Server._handle_connect",
+    "049f7c2b2c239080a6481e23e5af43340b0afe7571064b1af495f91cb946bb6c",
+    "relied on: the OPEN packet is queued, not yet encoded, when the connect event runs",
+)
+fence(
+    "engineio.server.Server.handle_request",
+    "79302edd007fcce6bd6b3efe09a970eac12c89690a83687a119af99565667174",
+    "relied on: an EngineIOError from a socket's request handler is answered 400",
+)
+
+log = logging.getLogger("notify.protocol")
+#: ``app.observability.logging.FIELDS``, written out: that module imports the socket handlers,
+#: which import this module.
+LOG_FIELDS = "notify_fields"
+#: What a client may send over long-polling: CLOSE, PONG, MESSAGE, UPGRADE, and ``b`` (a
+#: base64 binary MESSAGE). Over websocket PING too (the upgrade's probe; ignored after it).
+POLLING_PACKETS = frozenset("1345b")
+WEBSOCKET_PACKETS = POLLING_PACKETS | {"2"}
+DESCRIPTIONS = {
+    "engineio_packet": "an Engine.IO packet that does not parse or of an unknown type",
+    "socketio_packet": "a Socket.IO packet that does not parse or of an unknown type",
+    "unknown_namespace": "a CONNECT to an unknown namespace",
+    "overlapping_poll": "a second concurrent long-polling GET",
+    "connect_timeout": "no Socket.IO CONNECT within CONNECT_TIMEOUT",
+}
+
+
+class BrokenPacket(exceptions.EngineIOError):  # type: ignore[misc]
+    """Raised out of a request handler once its session was ended: answered 400."""
+
+
+def end_session(
+    session: Any,
+    kind: str,
+    address: str | None,
+    level: int = logging.WARNING,
+    after_next_poll: bool = False,
+) -> None:
+    """End an Engine.IO session for what its client sent (or did not send): its disconnect
+    handlers run at once (presence, connection log), and a CLOSE packet is queued for it. One log
+    line, no traceback, and one count by ``kind``.
+
+    ``after_next_poll``: the client must still get what was queued before the CLOSE (a
+    CONNECT_ERROR). A long-polling session with no GET waiting (its POST came first) is then
+    closed by the next GET, once that GET has fetched it: python-engineio refuses any request
+    of a closed session. Meanwhile nothing it sends is handled."""
+    if session.closed or session.closing:
+        return
+    reason = session.server.reason.TRANSPORT_ERROR
+    if session.__dict__.get("notify_ending"):  # already reported, its disconnect work done
+        if not after_next_poll:
+            session.close(wait=False, abort=True, reason=reason)
+        return
+    report(kind, session.sid, address, level)
+    if after_next_poll and not session.upgraded and not session.__dict__.get("notify_polling"):
+        session.notify_ending = True
+        session.server._trigger_event("disconnect", session.sid, reason, run_async=False)
+        session.send(packet.Packet(packet.CLOSE))
+        return
+    session.close(wait=False, abort=False, reason=reason)
+
+
+def report(kind: str, sid: str, address: str | None, level: int = logging.WARNING) -> None:
+    """The log line and the count of a session ended for ``kind``."""
+    metrics.session_ended_by_protocol(kind)
+    address = (address or "")[:64] or None
+    fields = {"type": "protocol", "kind": kind, "sid": sid, "remote_addr": address}
+    log.log(
+        level,
+        "ended Engine.IO session %s of %s: %s",
+        sid,
+        address or "-",
+        DESCRIPTIONS[kind],
+        extra={LOG_FIELDS: fields},
+    )
+
+
+def well_formed(encoded: str, allowed: frozenset[str]) -> bool:
+    """Whether ``encoded`` is an Engine.IO packet of an ``allowed`` type that decodes."""
+    if not encoded or encoded[0] not in allowed:
+        return False
+    if encoded[0] == "b":
+        try:
+            base64.b64decode(encoded[1:], validate=True)
+        except binascii.Error:
+            return False
+    return True
+
+
+def decode_payload(body: bytes) -> list[Any]:
+    """Every packet of a long-polling payload (``\\x1e``-separated, or JSONP ``d=``), or
+    ValueError when one does not decode or is of a type a client never sends."""
+    text = body.decode("utf-8")
+    if not text:
+        return []
+    if text.startswith("d="):
+        text = parse_qs(text).get("d", [""])[0]
+    packets = []
+    for encoded in text.split("\x1e"):
+        if not well_formed(encoded, POLLING_PACKETS):
+            raise ValueError("not an Engine.IO packet")
+        packets.append(packet.Packet(encoded_packet=encoded))
+    return packets
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request's ``CONTENT_LENGTH`` bytes (fewer only if the client hung up)."""
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    chunks = []
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def handle_post_request(self: Any, environ: dict[str, Any]) -> None:
+    """``Socket.handle_post_request``: the whole payload, every packet of it, in order; a payload
+    that does not decode ends the session (400)."""
+    if int(environ.get("CONTENT_LENGTH") or 0) > self.server.max_http_buffer_size:
+        raise exceptions.ContentTooLongError()  # answered 413 before (app.sockets.polling_limit)
+    try:
+        packets = decode_payload(read_body(environ))
+    except ValueError:  # UnicodeDecodeError and binascii.Error are ValueErrors too
+        end_session(self, "engineio_packet", environ.get("REMOTE_ADDR"))
+        raise BrokenPacket() from None
+    for pkt in packets:
+        if self.closed or self.__dict__.get("notify_ending"):  # ended by a packet before this one
+            break
+        if pkt.packet_type == packet.CLOSE:
+            # Answers a waiting GET: the client's close is no transport error.
+            self.queue.put(packet.Packet(packet.NOOP))
+        self.receive(pkt)
+
+
+_upstream_handle_get_request: Callable[..., Any] = Socket.handle_get_request
+_upstream_websocket_handler: Callable[..., Any] = Socket._websocket_handler
+
+
+def handle_get_request(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    """``Socket.handle_get_request``; a long-polling GET while another is waiting ends the
+    session (400), as the protocol asks."""
+    if environ.get("HTTP_UPGRADE"):
+        return _upstream_handle_get_request(self, environ, start_response)
+    if self.__dict__.get("notify_polling"):
+        end_session(self, "overlapping_poll", environ.get("REMOTE_ADDR"))
+        raise BrokenPacket()
+    self.notify_polling = True
+    try:
+        return _upstream_handle_get_request(self, environ, start_response)
+    finally:
+        self.notify_polling = False
+        if self.__dict__.get("notify_ending"):  # this GET fetched the session's last packets
+            self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+
+
+def websocket_handler(self: Any, ws: Any) -> Any:
+    """``Socket._websocket_handler``, each frame checked as it is read: one that is no Engine.IO
+    packet ends the session at once, and reads as the end of the connection to the loop. And a
+    close by the server hangs up: see ``hang_up_on_close``."""
+    receive = ws.wait
+    hang_up_on_close(ws)
+
+    def wait() -> Any:
+        data = receive()
+        if isinstance(data, str) and not well_formed(data, WEBSOCKET_PACKETS):
+            end_session(self, "engineio_packet", ws.environ.get("REMOTE_ADDR"))
+            return None
+        return data
+
+    ws.wait = wait
+    return _upstream_websocket_handler(self, ws)
+
+
+def hang_up_on_close(ws: Any) -> None:
+    """After the writer's close frame, shut the connection's read side.
+
+    A session closed by the server (a broken packet, CONNECT_TIMEOUT, a ping timeout, an unknown
+    namespace) gets its CLOSE packet and the close frame, but gevent-websocket leaves the TCP
+    connection to the caller, and the reading greenlet waits for the client's next frame: a
+    client that never answers keeps the connection until the socket timeout (50 s). Shut for
+    reading, the read returns at once and the handler ends, closing the connection.
+    """
+    close_frame = ws.close
+    connection = getattr(getattr(getattr(ws, "_sock", None), "handler", None), "socket", None)
+
+    def close() -> Any:
+        try:
+            return close_frame()
+        finally:
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RD)
+
+    ws.close = close
+
+
+def announce_exact_intervals(session: Any) -> None:
+    """Fix the queued OPEN packet's ``pingInterval``/``pingTimeout`` (ms): upstream truncates a
+    fractional interval to whole seconds (0.3 s -> 0)."""
+    queued = session.queue.queue
+    opening = queued[0] if queued else None
+    if opening is None or opening.packet_type != packet.OPEN or opening.encode_cache:
+        return
+    server = session.server
+    opening.data["pingInterval"] = round(
+        (server.ping_interval + server.ping_interval_grace_period) * 1000
+    )
+    opening.data["pingTimeout"] = round(server.ping_timeout * 1000)
 
 
 def schedule_ping_on_timer(self: Any) -> None:
@@ -41,8 +326,6 @@ def schedule_ping_on_timer(self: Any) -> None:
     timer = gevent.get_hub().loop.timer(self.server.ping_interval)
 
     def send_ping() -> None:
-        from engineio import packet
-
         if not self.closing and not self.closed:
             self.last_ping = time.time()
             self.send(packet.Packet(packet.PING))
@@ -67,7 +350,12 @@ def close_all(engine: Any) -> None:
 
 
 def install() -> None:
-    """Call after gevent's monkey patching (engineio imports ssl)."""
-    from engineio.socket import Socket
+    """The pings on timers; call after gevent's monkey patching (the worker does)."""
+    replace(Socket, "schedule_ping", schedule_ping_on_timer)
 
-    Socket.schedule_ping = schedule_ping_on_timer
+
+def install_protocol_edges() -> None:
+    """The protocol fixes, in every async mode (``create_app`` calls this; idempotent)."""
+    replace(Socket, "handle_post_request", handle_post_request)
+    replace(Socket, "handle_get_request", handle_get_request)
+    replace(Socket, "_websocket_handler", websocket_handler)

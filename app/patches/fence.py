@@ -22,6 +22,9 @@ class Fence:
 
 
 FENCES: list[Fence] = []
+#: Upstream objects that an override replaced by assignment, by dotted path: their fences keep
+#: hashing the upstream source once the override is installed.
+REPLACED: dict[str, Any] = {}
 
 
 def fence(target: str, sha256: str, why: str) -> None:
@@ -29,8 +32,18 @@ def fence(target: str, sha256: str, why: str) -> None:
     FENCES.append(Fence(target, sha256, why))
 
 
+def replace(owner: type, name: str, new: Any) -> None:
+    """``setattr(owner, name, new)``, keeping the upstream object for the fence (idempotent)."""
+    target = f"{owner.__module__}.{owner.__qualname__}.{name}"
+    REPLACED.setdefault(target, inspect.getattr_static(owner, name))
+    setattr(owner, name, new)
+
+
 def resolve(target: str) -> Any:
-    """The object at a dotted path: the longest importable module, then attributes."""
+    """The object at a dotted path (the upstream one if an override replaced it): the longest
+    importable module, then attributes."""
+    if target in REPLACED:
+        return REPLACED[target]
     parts = target.split(".")
     for cut in range(len(parts), 0, -1):
         try:

@@ -7,6 +7,22 @@ user's room), but a process with 10,000 sockets has 20,000 rooms: each disconnec
 scanned all of them, and a mass disconnect (a balancer restart, a network blip) kept the worker
 busy past gunicorn's 30 s timeout, which then killed it (found by bench/run.sh at 10,000
 sockets). With the index a disconnect touches the client's own rooms only.
+
+The protocol edges (python-socketio 5.18.1):
+
+- ``Server._handle_eio_message`` decodes with ``Packet(encoded_packet=...)`` and dispatches
+  without a check: ``2["unterminated"`` raises ``JSONDecodeError``, an unknown type (``7``) or a
+  client's CONNECT_ERROR raises ``ValueError``, an EVENT whose payload is no array (``2{}``,
+  ``2``) raises ``KeyError``/``TypeError`` in ``_handle_event``. Each goes up to
+  python-engineio's ``_trigger_event``, which logs an ERROR traceback (on its own plain-text
+  stderr handler as well as the root logger: twice, one not JSON) and keeps the session. Here
+  ``handle_eio_message`` decodes and checks first (the checks socket.io-parser makes: an EVENT
+  is a non-empty array starting with the event name, an ACK an array), and a packet that
+  fails ends the session at once (``engineio.end_session``).
+- ``Server._handle_connect`` answers a CONNECT to a namespace nobody serves with the string
+  ``"Unable to connect"`` (a v4 payload; v5 clients read ``err.message`` from an object, so it
+  is empty) and keeps the session. Here it is ``{"message": "Invalid namespace"}``, as the
+  reference server sends, and the session ends.
 """
 
 from __future__ import annotations
@@ -14,8 +30,10 @@ from __future__ import annotations
 from typing import Any
 
 import socketio
+from socketio import packet
 
-from app.patches.fence import fence
+from app.patches import engineio
+from app.patches.fence import fence, replace
 
 for _name, _sha, _why in (
     (
@@ -35,6 +53,132 @@ for _name, _sha, _why in (
     ),
 ):
     fence(f"socketio.base_manager.BaseManager.{_name}", _sha, _why)
+
+
+fence(
+    "socketio.server.Server._handle_eio_message",
+    "65f309c138d634ebe0163274886cfb6055ed356fa3038eab4efa8e7e9bc79d89",
+    "copied, with every packet checked before it is dispatched",
+)
+fence(
+    "socketio.server.Server._handle_connect",
+    "1b0ba130a57d9320f3d83c3c445796cdeffc62e6f35867b9912d45ce5162741e",
+    "wrapped: an unknown namespace is refused as the reference server does, and ends the session",
+)
+fence(
+    "socketio.server.Server._handle_eio_connect",
+    "4be135c046ed6bcc107774cc81dabb73493a1ad9ec0762783e3758613ee2984f",
+    "relied on (app.sockets.handshakes): stores the environ, called by Engine.IO's connect event",
+)
+fence(
+    "socketio.packet.Packet.decode",
+    "61ad7904b539f4728d84d0db1a2051a762676a85ab5bacfaf83f3b3465190a8a",
+    "relied on: a packet that does not decode raises ValueError (JSONDecodeError among them)",
+)
+
+#: What can go wrong decoding a packet or putting its binary attachments back in place.
+UNDECODABLE = (ValueError, TypeError, KeyError, IndexError)
+INVALID_NAMESPACE = {"message": "Invalid namespace"}
+
+
+def end_session(server: Any, eio_sid: str, kind: str) -> None:
+    """End the Engine.IO session under ``eio_sid`` at once (see ``engineio.end_session``)."""
+    address = server.environ.get(eio_sid, {}).get("REMOTE_ADDR")
+    session = server.eio.sockets.get(eio_sid)
+    if session is not None:
+        engineio.end_session(session, kind, address, after_next_poll=True)
+    else:  # no Engine.IO transport: Flask-SocketIO's test client
+        engineio.report(kind, eio_sid, address)
+        server._handle_eio_disconnect(eio_sid, server.reason.TRANSPORT_ERROR)
+
+
+def well_formed(pkt: Any) -> bool:
+    """The checks socket.io-parser makes on what a client sends."""
+    kind, data = pkt.packet_type, pkt.data
+    if kind in (packet.EVENT, packet.BINARY_EVENT):
+        return isinstance(data, list) and bool(data) and isinstance(data[0], str)
+    if kind in (packet.ACK, packet.BINARY_ACK):
+        return isinstance(data, list)
+    # A CONNECT's payload is the handshake's ``auth``, of any shape: the connect handler refuses
+    # one that is no object as ``token_missing``.
+    return kind in (packet.CONNECT, packet.DISCONNECT)
+
+
+def decoded(server: Any, eio_sid: str, data: Any) -> Any:
+    """The complete packet that ``data`` makes, None while binary attachments are awaited, or
+    ValueError/TypeError/... when it does not decode."""
+    waiting = server._binary_packet.get(eio_sid)
+    if waiting is not None:
+        if not waiting.add_attachment(data):
+            return None
+        del server._binary_packet[eio_sid]
+        pkt = waiting
+    else:
+        pkt = server.packet_class(encoded_packet=data)
+        binary = pkt.packet_type in (packet.BINARY_EVENT, packet.BINARY_ACK)
+        if binary and pkt.attachment_count:
+            if not server.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/"):
+                raise ValueError("binary packet before CONNECT")
+            server._binary_packet[eio_sid] = pkt
+            return None
+    if not well_formed(pkt):
+        raise ValueError("not a packet a client sends")
+    return pkt
+
+
+def handle_eio_message(self: Any, eio_sid: str, data: Any) -> None:
+    """``Server._handle_eio_message`` (5.x): each packet decoded and checked, then dispatched; a
+    packet that fails ends the session at once."""
+    if eio_sid not in self.environ:  # its Socket.IO side is gone (an ended session)
+        return
+    try:
+        pkt = decoded(self, eio_sid, data)
+    except UNDECODABLE:
+        end_session(self, eio_sid, "socketio_packet")
+        return
+    if pkt is None:
+        return
+    kind = pkt.packet_type
+    if kind == packet.CONNECT:
+        self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+    elif kind == packet.DISCONNECT:
+        self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+    elif kind in (packet.EVENT, packet.BINARY_EVENT):
+        self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+    else:
+        self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+
+
+_upstream_handle_connect: Any = socketio.Server._handle_connect
+
+
+def serves(server: Any, namespace: str) -> bool:
+    """Whether ``namespace`` has a handler (python-socketio's own test in ``_handle_connect``)."""
+    return (
+        namespace in server.handlers
+        or namespace in server.namespace_handlers
+        or server.namespaces == "*"
+        or namespace in server.namespaces
+    )
+
+
+def handle_connect(self: Any, eio_sid: str, namespace: str | None, data: Any) -> None:
+    """``Server._handle_connect``; a namespace nobody serves is refused with
+    ``{"message": "Invalid namespace"}`` and ends the session."""
+    namespace = namespace or "/"
+    if serves(self, namespace):
+        _upstream_handle_connect(self, eio_sid, namespace, data)
+        return
+    refusal = self.packet_class(packet.CONNECT_ERROR, data=INVALID_NAMESPACE, namespace=namespace)
+    self._send_packet(eio_sid, refusal)
+    end_session(self, eio_sid, "unknown_namespace")
+
+
+def install() -> None:
+    """Before the Socket.IO server is made (it binds ``_handle_eio_message`` to Engine.IO's
+    message event when constructed); ``create_app`` calls this (idempotent)."""
+    replace(socketio.Server, "_handle_eio_message", handle_eio_message)
+    replace(socketio.Server, "_handle_connect", handle_connect)
 
 
 class IndexedRooms:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from flask import Flask, current_app
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
@@ -23,6 +24,8 @@ from app.services import limit_storage  # noqa: F401 - registers the notify+redi
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "notify.socket_limits"
+#: The WSGI environ key holding a handshake's count, taken when its Engine.IO session opened.
+HANDSHAKE_COUNTED = "notify.connect_retry_after"
 
 
 class SocketLimits:
@@ -85,5 +88,24 @@ def init_socket_limits(app: Flask) -> None:
 
 
 def socket_limits() -> SocketLimits:
-    limits: SocketLimits = current_app.extensions[EXTENSION_KEY]
+    return socket_limits_of(current_app)
+
+
+def socket_limits_of(app: Flask) -> SocketLimits:
+    limits: SocketLimits = app.extensions[EXTENSION_KEY]
     return limits
+
+
+def count_handshake(limits: SocketLimits, environ: dict[str, Any]) -> None:
+    """Count a handshake when its Engine.IO session opens, before any CONNECT: sessions that
+    never send one count against ``CONNECT_RATE_LIMIT`` too. The CONNECT reads the result."""
+    environ[HANDSHAKE_COUNTED] = limits.connect_retry_after(environ.get("REMOTE_ADDR") or "unknown")
+
+
+def handshake_retry_after(environ: dict[str, Any]) -> int | None:
+    """Seconds to wait when this CONNECT is over ``CONNECT_RATE_LIMIT``: the count taken when
+    its session opened, once; a further CONNECT on the same session counts again."""
+    if HANDSHAKE_COUNTED in environ:
+        retry_after: int | None = environ.pop(HANDSHAKE_COUNTED)
+        return retry_after
+    return socket_limits().connect_retry_after(environ.get("REMOTE_ADDR") or "unknown")

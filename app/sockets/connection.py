@@ -20,7 +20,7 @@ from app.services import notifications
 from app.services.connection_logs import connection_logs
 from app.services.delivery import user_room
 from app.services.presence import presence
-from app.services.rate_limits import socket_limits
+from app.services.rate_limits import handshake_retry_after
 from app.sockets import lifecycle, sessions
 from app.sockets.live import live_sessions
 
@@ -40,7 +40,7 @@ def last_id_of(auth: object) -> int | None:
 
 def authenticate_handshake(auth: object) -> Claims:
     """The socket's token, or ConnectionRefusedError in the contract's shape."""
-    retry_after = socket_limits().connect_retry_after(request.remote_addr or "unknown")
+    retry_after = handshake_retry_after(request.environ)
     if retry_after is not None:
         metrics.rate_limited("socket_connect")
         raise ConnectionRefusedError(

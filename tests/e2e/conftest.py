@@ -28,8 +28,9 @@ HIGH_LIMITS = {
 #: What a server log must never contain (the app's and gunicorn's log formats).
 LOG_PROBLEM = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b")
 #: Logged at ERROR by python-engineio when a polling client's last request arrives after its
-#: session was closed: the client's lateness, not a server fault.
-BENIGN = re.compile(r"Session is disconnected")
+#: session was closed (or was ended for a protocol fault): the client's lateness, not a server
+#: fault.
+BENIGN = re.compile(r"Session is disconnected|Invalid session")
 
 
 def log_problems(text: str) -> list[str]:

@@ -752,3 +752,27 @@ def test_a_connect_that_fails_inside_is_refused_not_accepted_half_set_up(
     assert client.refusal() == ("internal_error", {"code": "internal_error"})
     with app.app_context():
         assert presence().online(["alice"]) == set()
+
+
+@pytest.mark.parametrize("garbage", ['2["unterminated"', "7", "2{}", "2", '3["no ack'])
+def test_a_packet_that_does_not_parse_ends_the_session_and_its_cleanup_at_once(
+    connect: Callable[..., SocketClient],
+    client: FlaskClient,
+    rows: Rows,
+    caplog: pytest.LogCaptureFixture,
+    garbage: str,
+) -> None:
+    """The in-process path (no Engine.IO transport): the Socket.IO session ends, its user goes
+    offline and its disconnect row is written, with nothing in the log but one warning."""
+    alice = connect("alice")
+    caplog.clear()
+    socketio.server._handle_eio_message(alice.eio_sid, garbage)
+    logged = [(r.name, r.levelname) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged == [("notify.protocol", "WARNING")]
+    assert not socketio.server.manager.is_connected(alice.sid, "/")
+    assert post(client, "alice", "gone")["status"] == "pending"
+    logs = poll(
+        lambda: [row for row in rows("connection_logs") if row["socket_id"] == alice.sid],
+        until=lambda found: len(found) >= 2,
+    )
+    assert [row["event"] for row in logs] == ["connect", "disconnect"]

@@ -143,3 +143,21 @@ def test_bad_numbers_are_refused_in_every_profile(tmp_path) -> None:
 def test_unknown_profile_is_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match="APP_ENV must be one of"):
         load_config(None, {"APP_ENV": "staging"}, str(tmp_path))
+
+
+def test_heartbeat_and_connect_timeout_take_fractions_of_a_second(tmp_path) -> None:
+    cfg = load_config(
+        "production",
+        STRONG | {"PING_INTERVAL": "0.3", "PING_TIMEOUT": "0.2", "CONNECT_TIMEOUT": "1.5"},
+        str(tmp_path),
+    )
+    assert (cfg.PING_INTERVAL, cfg.PING_TIMEOUT, cfg.CONNECT_TIMEOUT) == (0.3, 0.2, 1.5)
+    defaults = load_config("production", STRONG, str(tmp_path))
+    assert (defaults.PING_INTERVAL, defaults.PING_TIMEOUT, defaults.CONNECT_TIMEOUT) == (25, 20, 10)
+
+
+def test_seconds_that_are_not_positive_numbers_are_refused(tmp_path) -> None:
+    env = {"PING_INTERVAL": "soon", "PING_TIMEOUT": "0", "CONNECT_TIMEOUT": "nan"}
+    with pytest.raises(ConfigError) as caught:
+        load_config("development", env, str(tmp_path))
+    assert len(caught.value.problems) == 3, caught.value.problems

@@ -75,6 +75,14 @@ describe("handshake", () => {
       assert.equal(err.data?.code, code);
     });
   }
+
+  for (const transports of [["websocket"], ["polling"]]) {
+    test(`a namespace nobody serves: err.message "Invalid namespace" (${transports})`, async () => {
+      const user = uid();
+      const err = await refusal({ token: sign(user) }, { url: `${URL()}/admin`, transports });
+      assert.equal(err.message, "Invalid namespace");
+    });
+  }
 });
 
 function now() {
