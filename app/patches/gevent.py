@@ -44,6 +44,11 @@ fence(
     "wrapped: each request starts the client timeout",
 )
 fence(
+    "gevent.pywsgi.WSGIHandler.start_response",
+    "4b6599df51bcbc09c1f550f0a0117093176e10dc40b582f2412b3ce2b326abbd",
+    "wrapped: a request that asked to close gets Connection: close in its answer",
+)
+fence(
     "geventwebsocket.handler.WebSocketHandler.upgrade_websocket",
     "01f7ee962132a1febf42a0b8b0c44724dff54a9c2b47a388bb22d52a173d6788",
     "wrapped: an upgraded socket gets the ping window as its timeout",
@@ -87,6 +92,21 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
         if self.environ.get("wsgi.websocket") is not None:
             self.socket.settimeout(WEBSOCKET_TIMEOUT)
         return result
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        """Say ``Connection: close`` when the connection will close after this answer.
+
+        pywsgi closes an HTTP/1.1 connection whose request said ``Connection: close`` but does
+        not say so in the answer (RFC 9112 9.6: the server SHOULD). A client that pools
+        connections (Python's requests/urllib3) then keeps it as reusable, sends its next
+        request on it as the server closes it, and gets "Remote end closed connection without
+        response": a long-polling GET lost that way broke a handshake now and then.
+        """
+        if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
+            headers = [*headers, ("Connection", "close")]
+        return super().start_response(status, headers, exc_info)
 
     def handle_one_request(self) -> Any:
         result = super().handle_one_request()

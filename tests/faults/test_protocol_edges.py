@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -387,3 +388,23 @@ def test_a_client_close_answers_the_waiting_poll_with_a_noop(server: servers.Ser
     waiting.join(5)
     assert first[0].status_code == 200 and first[0].text == "6", first[0].text
     assert session.get().status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/health", "/socket.io/?EIO=4&transport=polling"])
+def test_an_answer_to_a_request_that_asked_to_close_says_connection_close(
+    server: servers.Server, path: str
+) -> None:
+    """A pooling client must learn from the answer that the connection will not be reused:
+    otherwise it sends its next request (a polling GET) on a connection the server is closing,
+    and the request fails with "Remote end closed connection without response"."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    assert head.startswith("http/1.1 200"), head
+    assert "\r\nconnection: close" in head, head
