@@ -47,6 +47,21 @@ class Job(Generic[T, R]):
     error: BaseException | None = None
 
 
+#: MySQL/MariaDB errors after which InnoDB rolled the transaction back and it may be run again:
+#: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
+LOCK_CONFLICTS = frozenset({1213, 1205})
+
+
+class LockConflict(ServiceUnavailable):
+    """The transaction lost a lock conflict and was rolled back (a ServiceUnavailable to
+    callers that do not run it again)."""
+
+
+def _mysql_code(error: BaseException) -> int | None:
+    args = getattr(getattr(error, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
 class HeldConnection:
     """The worker's own connection, reused across batches while it is in use and the pool has
     others to give.
@@ -78,6 +93,8 @@ class HeldConnection:
                 yield self.connection
         except DATABASE_UNAVAILABLE as error:
             self.release()
+            if _mysql_code(error) in LOCK_CONFLICTS:
+                raise LockConflict() from error
             log.error("database unavailable: %s", type(error).__name__)
             raise ServiceUnavailable() from error
         except BaseException:
@@ -95,6 +112,20 @@ class HeldConnection:
         pool = self.engine.pool
         size = getattr(pool, "size", None)
         return size is not None and pool.checkedout() >= size()  # type: ignore[attr-defined]
+
+    def transact(self, work: Callable[[sa.Connection], R], attempts: int = 3) -> R:
+        """``work(connection)`` in a transaction of its own, run again when InnoDB rolled it
+        back for a lock conflict (two batches marking overlapping rows delivered can deadlock;
+        ``work`` must be safe to repeat)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as connection:
+                    return work(connection)
+            except LockConflict:
+                if attempt == attempts:
+                    log.warning("lock conflict %d times in a row", attempts)
+                    raise
+        raise AssertionError("unreachable")
 
     def release(self) -> None:
         connection, self.connection = self.connection, None

@@ -223,8 +223,8 @@ def _deliver_batch(held: HeldConnection, batch: Sequence[Stored]) -> list[None]:
         metrics.notifications_pushed(count, stored.entry, stored.committed_at)
     if delivered:
         try:
-            with held.transaction() as connection:
-                storage.record_delivered(connection, sorted(delivered), now)
+            ids = sorted(delivered)
+            held.transact(lambda connection: storage.record_delivered(connection, ids, now))
         except ServiceUnavailable:
             log.warning("could not record %d notifications as delivered", len(delivered))
     return [None for _ in batch]
@@ -300,9 +300,11 @@ def _replay_batch(
 def _record_batch(
     held: HeldConnection, records: Sequence[tuple[list[int], datetime]]
 ) -> list[None]:
-    with held.transaction() as connection:
+    def record(connection: sa.Connection) -> None:
         for ids, now in records:
             storage.record_delivered(connection, ids, now)
+
+    held.transact(record)
     return [None for _ in records]
 
 
