@@ -26,6 +26,7 @@ import redis
 from flask import Flask, current_app
 
 from app.extensions import socketio
+from app.redis_client import Client, connect_cluster, is_cluster
 from app.services import revocations
 from app.sockets.live import TOKEN_REVOKED, live_sessions
 
@@ -41,7 +42,7 @@ RETRY_SECONDS = (0.5, 1, 2, 4, 8)
 class ControlChannel:
     """This process's subscription to the control channel, and the publisher's side."""
 
-    def __init__(self, app: Flask, url: str, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, app: Flask, url: str, client: Client, prefix: str) -> None:
         self.app = app
         self.url = url
         self.client = client  # the shared pool: PUBLISH and the replies
@@ -63,16 +64,14 @@ class ControlChannel:
     def _listen(self) -> None:
         failures = 0
         while True:
-            listener = redis.Redis.from_url(
-                self.url, socket_connect_timeout=5, health_check_interval=10, socket_keepalive=True
-            )
-            pubsub = listener.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            listener: Any = None
+            pubsub: Any = None
             try:
-                pubsub.subscribe(self.channel)
+                listener, pubsub = self._subscribe()
                 self.subscribed = True
                 failures = 0
                 for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    if message.get("type") in ("message", "smessage"):
                         self._handle(message["data"])
             except redis.RedisError as error:
                 log.warning("control channel: %s; subscribing again", type(error).__name__)
@@ -80,10 +79,37 @@ class ControlChannel:
                 log.exception("control channel listener failed; subscribing again")
             finally:
                 self.subscribed = False
-                pubsub.close()
-                listener.close()
+                if pubsub is not None:
+                    pubsub.close()
+                if listener is not None:
+                    listener.close()
             socketio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
             failures += 1
+
+    def _subscribe(self) -> tuple[Any, Any]:
+        """A connection of its own and its subscription. On a Redis Cluster the channel is a
+        sharded one (SSUBSCRIBE on the master of its slot), so that SPUBLISH's answer counts
+        every listening process, which a classic PUBLISH on a cluster does not (it counts the
+        receiving node's subscribers only)."""
+        options: dict[str, Any] = {
+            "socket_connect_timeout": 5,
+            "health_check_interval": 10,
+            "socket_keepalive": True,
+        }
+        if is_cluster(self.url):
+            cluster: Any = connect_cluster(self.url, **options)
+            try:
+                node = cluster.get_node_from_key(self.channel)
+                pubsub = cluster.get_redis_connection(node).pubsub(ignore_subscribe_messages=True)
+                pubsub.ssubscribe(self.channel)
+            except BaseException:
+                cluster.close()
+                raise
+            return cluster, pubsub
+        listener: Any = redis.Redis.from_url(self.url, **options)
+        pubsub = listener.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.channel)
+        return listener, pubsub
 
     def _handle(self, data: bytes) -> None:
         message = json.loads(data)
@@ -118,7 +144,8 @@ class ControlChannel:
         )
         deadline = time.monotonic() + REPLY_SECONDS
         try:
-            receivers = int(self.client.publish(self.channel, message)) - self.subscribed
+            publish: Any = self.client.spublish if is_cluster(self.url) else self.client.publish
+            receivers = int(publish(self.channel, message)) - self.subscribed
             answers = 0
             while answers < receivers and (left := deadline - time.monotonic()) > 0:
                 popped: Any = self.client.blpop([reply], timeout=min(REPLY_SLICE, left))

@@ -15,7 +15,7 @@ from redis.cluster import RedisCluster
 
 from app.services.delivery import user_room
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook
+from tests.e2e.clients import Listener, post_webhook, wait_until
 from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
     EMITTER,
@@ -32,6 +32,7 @@ from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the clu
     test_sending_through_reconnections_with_last_id_loses_nothing,
     test_sigterm_takes_the_process_users_offline_at_once_and_logs_their_disconnects,
 )
+from tests.e2e.test_revocation import old_token, refusal, revoke
 from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the cluster
     listener_received,
     mixed,
@@ -134,3 +135,24 @@ def test_presence_keys_spread_over_the_slots(
     assert len(slots) == len(users)
     assert len(owners) == 3
     assert all(redis_db.exists(f"{prefix}:presence:{user}") for user in users)
+
+
+def test_a_revocation_ends_the_users_sockets_on_every_process_of_a_cluster(
+    cluster: tuple[servers.Server, servers.Server],  # noqa: F811 - the fixture
+) -> None:
+    """The control channel is a sharded one on a cluster: SPUBLISH counts every process that
+    listens, so the answer counts both processes' sockets."""
+    first, second = cluster
+    user = new_user("revoked")
+    token = old_token(user)
+    sockets = [Listener(server.url, token) for server in (first, second)]
+    try:
+        assert revoke(first, user) == {"success": True, "disconnected": 2}
+        assert all(wait_until(lambda s=s: not s.client.connected, 5) for s in sockets)
+        assert refusal(second, token) == {
+            "message": "unauthorized",
+            "data": {"code": "token_revoked"},
+        }
+    finally:
+        for listener in sockets:
+            listener.disconnect()
