@@ -95,6 +95,9 @@ BATCH = "notify_batch"
 ROUTED_MARK = "r-"
 RETRY_FIRST = 0.5
 RETRY_MAX = 5.0
+#: Redis connections of the message queue per process: its listener, and up to three publishers
+#: at once (the delivery batch worker, and read receipts or disconnects from request greenlets).
+CONNECTIONS = 4
 
 
 def is_routed(process_id: str) -> bool:
@@ -143,10 +146,17 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
     # Connections ----------------------------------------------------------------------------
 
     def _redis_connect(self) -> None:
+        """python-socketio's ``Redis.from_url`` pool has no bound (a burst of publishing
+        greenlets opens a connection each); this one holds at most ``CONNECTIONS`` (the
+        listener's and the publishers'), and a publisher beyond them waits for a free one."""
         client: Any = (
             connect_cluster(self.redis_url, **self.redis_options)
             if self.cluster
-            else redis.Redis.from_url(self.redis_url, **self.redis_options)
+            else redis.Redis(
+                connection_pool=redis.BlockingConnectionPool.from_url(
+                    self.redis_url, max_connections=CONNECTIONS, timeout=5, **self.redis_options
+                )
+            )
         )
         self.redis = client
         self.pubsub = None
