@@ -65,6 +65,9 @@ const sentAt = new Map();
 const acked = new Set(); // seqs the server accepted (201 / ack success)
 const receipts = new Map(); // seq -> number of sockets that received it
 const latencies = []; // ms, first receipt of each seq
+const sentEpoch = new Map(); // seq -> Date.now() when sent (to align outliers with server logs)
+const outliers = []; // [sent epoch ms, latency ms] of first receipts over OUTLIER_MS
+const OUTLIER_MS = 30;
 let received = 0;
 let receiveWindowEnd = Infinity;
 let receivedInWindow = 0;
@@ -78,7 +81,11 @@ function onNotification(n) {
   if (t <= receiveWindowEnd) receivedInWindow += 1;
   const count = receipts.get(seq) || 0;
   receipts.set(seq, count + 1);
-  if (count === 0 && sentAt.has(seq)) latencies.push(t - sentAt.get(seq));
+  if (count === 0 && sentAt.has(seq)) {
+    const latency = t - sentAt.get(seq);
+    latencies.push(latency);
+    if (latency > OUTLIER_MS && outliers.length < 2000) outliers.push([sentEpoch.get(seq), round(latency, 1)]);
+  }
 }
 
 let nextSeq = 1;
@@ -169,6 +176,7 @@ const httpErrors = {};
 async function webhook(url, recipientId) {
   const seq = nextSeq++;
   sentAt.set(seq, now());
+  sentEpoch.set(seq, Date.now());
   const res = await post(url, { recipientId, message: `bench:${seq}` });
   if (res.status === 201) acked.add(seq);
   else httpErrors[res.status] = (httpErrors[res.status] || 0) + 1;
@@ -196,6 +204,8 @@ function resetCounters() {
   acked.clear();
   receipts.clear();
   latencies.length = 0;
+  outliers.length = 0;
+  sentEpoch.clear();
   received = 0;
   receivedInWindow = 0;
   receiveWindowEnd = Infinity;
@@ -247,7 +257,7 @@ async function withClients(n, fn, { split = false } = {}) {
 const pick = (ids) => ids[Math.floor(Math.random() * ids.length)];
 
 async function scenarioLatency() {
-  const rates = (opt.rates || "200,500").split(",").map(Number);
+  const rates = (opt.rates || "200,500,1000").split(",").map(Number);
   const seconds = Number(opt.seconds || 10);
   return withClients(1000, async (ids, c) => {
     const out = [];
@@ -255,6 +265,7 @@ async function scenarioLatency() {
       resetCounters();
       const total = rate * seconds;
       const start = now();
+      const startEpoch = Date.now();
       const pending = [];
       let sent = 0;
       while (sent < total) {
@@ -280,6 +291,9 @@ async function scenarioLatency() {
         p99: round(pct(latencies, 99), 2),
         max: round(Math.max(...latencies), 2),
         lost,
+        startedEpochMs: startEpoch,
+        endedEpochMs: Date.now(),
+        outliers: [...outliers],
       };
       log(JSON.stringify(row));
       out.push(row);

@@ -17,8 +17,10 @@ PEER_SRC="${PEER_DIR:-$ROOT/../shared/peers/node-seed}"
 WORK="${BENCH_WORK:-/tmp/notify-bench}"
 OUT="$WORK/out"
 DB_HOST=127.0.0.1
-OURS_PORT=3300
-PEER_PORT=3400
+# Ports and database names can be moved (several checkouts benchmarking on one machine).
+OURS_PORT="${OURS_PORT:-3300}"
+PEER_PORT="${PEER_PORT:-3400}"
+BENCH_DB="${BENCH_DB:-notify_bench}"
 SECRET="bench-jwt-secret-0123456789abcdef0123456789abcdef"
 KEY="bench-webhook-key-0123456789abcdef"
 BIG=100000000
@@ -41,9 +43,9 @@ rm -rf "$WORK/peer" && mkdir -p "$WORK/peer"
 cp "$PEER_SRC"/{package.json,package-lock.json,server.js,schema.sql} "$WORK/peer/"
 (cd "$WORK/peer" && npm ci --no-audit --no-fund --loglevel=error)
 
-"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS notify_bench; CREATE DATABASE notify_bench CHARACTER SET utf8mb4;
-                  DROP DATABASE IF EXISTS notify_bench_peer; CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4;"
-"${MYSQL[@]}" notify_bench_peer < "$WORK/peer/schema.sql"
+"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $BENCH_DB; CREATE DATABASE $BENCH_DB CHARACTER SET utf8mb4;
+                  DROP DATABASE IF EXISTS ${BENCH_DB}_peer; CREATE DATABASE ${BENCH_DB}_peer CHARACTER SET utf8mb4;"
+"${MYSQL[@]}" "${BENCH_DB}_peer" < "$WORK/peer/schema.sql"
 
 # Both servers: production profile, the same secrets, Redis, and limits raised alike.
 common_env=(
@@ -52,13 +54,15 @@ common_env=(
   HTTP_RATE_LIMIT_MAX=$BIG SOCKET_RATE_LIMIT_POINTS=$BIG HOST=127.0.0.1
 )
 ours_env=(
-  "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=notify_bench
-  REDIS_PREFIX=notifybench WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+  "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=$BENCH_DB
+  REDIS_PREFIX=$BENCH_DB WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+  # every collection pausing the worker 5 ms or more is logged (bench/gc_align.py reads them)
+  GC_PAUSE_LOG_MS="${GC_PAUSE_LOG_MS:-5}" GC_FREEZE="${GC_FREEZE:-1}"
 )
-peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=notify_bench_peer)
+peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=${BENCH_DB}_peer)
 
 (cd "$ROOT" && env "${ours_env[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
-redis-cli --scan --pattern 'notifybench:*' | xargs -r redis-cli del >/dev/null
+redis-cli --scan --pattern "$BENCH_DB:*" | xargs -r redis-cli del >/dev/null
 
 PIDS_TO_STOP=()
 stop_all() {

@@ -56,6 +56,12 @@ AUTH_REFUSALS = Counter(
 WEBHOOK_RESPONSES = Counter(
     "notify_webhook_responses", "Responses of the webhook, by HTTP status.", ["status"]
 )
+GC_PAUSES = Histogram(
+    "notify_gc_pause_seconds",
+    "Seconds the process stood still in a garbage collection, by generation (2 = full).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+)
 
 # Series that exist from the start at 0, so that rate() and alerts see their first increase.
 for _entry in ("webhook", "socket"):
@@ -64,6 +70,8 @@ for _entry in ("webhook", "socket", "replay"):
     NOTIFICATIONS_DELIVERED.labels(entry=_entry)
 for _scope in ("http", "socket_event", "socket_connect"):
     RATE_LIMIT_REFUSALS.labels(scope=_scope)
+for _generation in ("0", "1", "2"):
+    GC_PAUSES.labels(generation=_generation)
 for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
     AUTH_REFUSALS.labels(code=_code)
 
@@ -117,3 +125,7 @@ def sample_presence(tracker: Presence) -> None:
     with no increment or decrement to miss on an odd disconnect path."""
     CONNECTED_SOCKETS.set(tracker.socket_count())
     ONLINE_USERS.set(tracker.user_count())
+
+
+def gc_paused(generation: int, seconds: float) -> None:
+    GC_PAUSES.labels(generation=str(generation)).observe(seconds)

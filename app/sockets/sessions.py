@@ -17,6 +17,11 @@ def release(sid: str) -> str | None:
     return _users.pop(sid, None)
 
 
+def count() -> int:
+    """Sockets of this process with a user."""
+    return len(_users)
+
+
 def current_user() -> str:
     """The user of the socket handling the current event."""
     user = _users.get(request.sid)  # type: ignore[attr-defined]
