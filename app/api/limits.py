@@ -16,43 +16,22 @@
 The limiter is made per app rather than as a module singleton because Flask-Limiter keeps the
 first app's settings (defaults, key prefix) on the instance, and tests build many apps.
 
-The ``RateLimit-*`` headers are written on 429 responses only (``HeadersOn429Limiter``).
+The ``RateLimit-*`` headers are written on 429 responses only, and each route's limits are
+resolved once (``app.patches.flask_limiter.HeadersOn429Limiter``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import flask_limiter
-from flask import Flask, g, has_request_context, request
+from flask import Flask, request
 
 from app.api import health, inbox, metrics, webhook
+from app.patches.flask_limiter import HeadersOn429Limiter
 from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
 
 WEBHOOK_PATH = "/webhook/notify"
-#: ``g`` flag set by the error handler on a 429 response.
-RATE_LIMITED = "notify_rate_limited"
-
-
-class HeadersOn429Limiter(flask_limiter.Limiter):
-    """Flask-Limiter, writing ``RateLimit-*`` and ``Retry-After`` on 429 responses only.
-
-    The contract asks for them on a 429. On every response they cost a second storage round
-    trip per request (the window's reset time, read after the hit), which on the webhook was a
-    fifth of the worker's time under load (see bench/PROFILE.md). Flask-Limiter reads this
-    attribute when it would add the headers, after the error handler has flagged a 429.
-    """
-
-    @property
-    def _headers_enabled(self) -> Any:
-        wanted = self._headers_wanted
-        return wanted and has_request_context() and bool(g.get(RATE_LIMITED, False))
-
-    @_headers_enabled.setter
-    def _headers_enabled(self, value: bool | None) -> None:
-        self._headers_wanted = value
 
 
 def authenticated_traffic() -> bool:
