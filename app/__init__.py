@@ -12,12 +12,14 @@ from gevent import monkey
 # Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
 from app import message_queue, sockets, web  # noqa: F401
 from app.api import BLUEPRINTS
-from app.api.limits import init_http_limits
+from app.api.limits import WEBHOOK_PATH, init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
 from app.observability.logging import configure_logging
 from app.patches.flask import NotifyFlask
+from app.patches.flask_cors import capture_cors
+from app.patches.flask_talisman import capture_talisman
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
@@ -109,6 +111,9 @@ def register_extensions(app: Flask) -> None:
         frame_options="DENY",
         referrer_policy="no-referrer",
     )
+    # The webhook's security and CORS headers, from the extensions' own first answers.
+    capture_talisman(app, talisman, [WEBHOOK_PATH])
+    capture_cors(app, [WEBHOOK_PATH], config["ALLOWED_ORIGINS"] or [])
     socketio.init_app(
         app,
         async_mode=async_mode(),
