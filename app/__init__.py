@@ -26,6 +26,7 @@ from app.services.connection_logs import init_connection_logs
 from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
+from app.sockets import dispatch
 from app.sockets.polling_limit import install_polling_limit
 from config import load_config
 
@@ -127,6 +128,7 @@ def register_extensions(app: Flask) -> None:
         logger=False,
         engineio_logger=False,
     )
+    dispatch.install()  # client events on python-socketio's server (app.sockets.dispatch)
     install_polling_limit(app)
     # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
     install_proxy_fix(app, config["TRUSTED_PROXIES"])

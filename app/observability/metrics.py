@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from flask import has_request_context, request
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from app.sockets.context import current_event
+
 if TYPE_CHECKING:
     from app.services.presence import Presence
 
@@ -79,10 +81,10 @@ for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invali
 def entry_point() -> str:
     """Where the current work came in: ``socket`` in a Socket.IO event, the blueprint's name
     (``webhook``) in an HTTP request, ``other`` anywhere else (a CLI command)."""
+    if current_event() is not None:
+        return "socket"
     if not has_request_context():
         return "other"
-    if getattr(request, "sid", None) is not None:
-        return "socket"
     return request.blueprint or "http"
 
 
