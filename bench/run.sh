@@ -109,6 +109,19 @@ start_floor() { # port -> SERVER_PID: bench/floor_app.py under the same gunicorn
   SERVER_PID=$(pgrep -P "$arbiter" | head -1)
 }
 
+start_floor_socket() { # port module -> SERVER_PID: a bare Socket.IO app of bench/ under the same worker
+  local port=$1 module=$2
+  (cd "$ROOT" && exec env HOST=127.0.0.1 PORT="$port" LOG_LEVEL=WARNING .venv/bin/gunicorn \
+    -c gunicorn.conf.py --pythonpath bench "$module:app" >"$OUT/$module-$port.log" 2>&1) &
+  local arbiter=$!
+  PIDS_TO_STOP+=("$arbiter")
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/socket.io/?EIO=4&transport=polling" 2>/dev/null && break
+    sleep 0.2
+  done
+  SERVER_PID=$(pgrep -P "$arbiter" | head -1)
+}
+
 start_peer() { # port -> SERVER_PID
   local port=$1
   (cd "$WORK/peer" && exec env "${peer_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
@@ -140,6 +153,11 @@ run_all() { # label start_fn
         [[ $label == ours ]] || continue
         start_floor $((base + 5))
         loadgen floor floor "http://127.0.0.1:$((base + 5))" "$SERVER_PID"
+        # ... and what an acked event with one emit costs on bare python-socketio / Flask-SocketIO
+        start_floor_socket $((base + 6)) floor_socketio
+        loadgen floor-sio socket "http://127.0.0.1:$((base + 6))" "$SERVER_PID"
+        start_floor_socket $((base + 7)) floor_flask_socketio
+        loadgen floor-fsio socket "http://127.0.0.1:$((base + 7))" "$SERVER_PID"
         ;;
       two)
         local pid2
@@ -186,7 +204,7 @@ EOF
 [[ " $TARGETS " == *" peer "* ]] && run_all peer start_peer $PEER_PORT
 
 # ---- report -------------------------------------------------------------------------------------
-export BENCH_STARTED="$STARTED" BENCH_OUT="$OUT"
+export BENCH_STARTED="$STARTED" BENCH_OUT="$OUT" BENCH_OURS_PORT="$OURS_PORT"
 export BENCH_MACHINE="$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GB RAM"
 export BENCH_VERSIONS="Python $("$ROOT/.venv/bin/python" -c 'import platform; print(platform.python_version())'), Node $(node -v), $(mariadb --version | grep -o '[0-9.]*-MariaDB' | head -1), Redis $(redis-cli INFO server | sed -n 's/^redis_version:\(.*\)\r$/\1/p')"
 # Only a run of both servers over every scenario replaces the committed report.
