@@ -17,6 +17,7 @@ from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
 from app.observability.logging import configure_logging
+from app.patches import flask_socketio as flask_socketio_patch
 from app.patches.flask import NotifyFlask
 from app.patches.flask_cors import capture_cors
 from app.patches.flask_talisman import capture_talisman
@@ -128,6 +129,7 @@ def register_extensions(app: Flask) -> None:
         logger=False,
         engineio_logger=False,
     )
+    flask_socketio_patch.install(app)  # no copy of each request's environ
     dispatch.install()  # client events on python-socketio's server (app.sockets.dispatch)
     install_polling_limit(app)
     # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
