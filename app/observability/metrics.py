@@ -7,7 +7,7 @@ see the README's "Observability" section for why there is no multiprocess mode.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import has_request_context, request
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
@@ -78,6 +78,18 @@ for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invali
     AUTH_REFUSALS.labels(code=_code)
 
 
+#: Each labelled series' child, by (metric, label value): ``labels()`` takes a lock and builds a
+#: key on every call, several times per notification. Label values here are few and fixed.
+_children: dict[tuple[int, str], Any] = {}
+
+
+def _series(metric: Any, value: str) -> Any:
+    child = _children.get((id(metric), value))
+    if child is None:
+        child = _children[(id(metric), value)] = metric.labels(value)
+    return child
+
+
 def entry_point() -> str:
     """Where the current work came in: ``socket`` in a Socket.IO event, the blueprint's name
     (``webhook``) in an HTTP request, ``other`` anywhere else (a CLI command)."""
@@ -90,7 +102,7 @@ def entry_point() -> str:
 
 def notifications_stored(count: int, entry: str) -> None:
     """Called right after ``count`` notifications that came in at ``entry`` were committed."""
-    NOTIFICATIONS_STORED.labels(entry=entry).inc(count)
+    _series(NOTIFICATIONS_STORED, entry).inc(count)
 
 
 def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
@@ -98,7 +110,7 @@ def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
     (``time.perf_counter()``): counts them delivered and observes commit → emit."""
     if not count:
         return
-    NOTIFICATIONS_DELIVERED.labels(entry=entry).inc(count)
+    _series(NOTIFICATIONS_DELIVERED, entry).inc(count)
     latency = time.perf_counter() - committed_at
     for _ in range(count):
         DELIVERY_LATENCY.observe(latency)
@@ -119,7 +131,7 @@ def auth_refused(code: str) -> None:
 
 
 def webhook_responded(status: int) -> None:
-    WEBHOOK_RESPONSES.labels(status=str(status)).inc()
+    _series(WEBHOOK_RESPONSES, str(status)).inc()
 
 
 def sample_presence(tracker: Presence) -> None:
@@ -130,4 +142,4 @@ def sample_presence(tracker: Presence) -> None:
 
 
 def gc_paused(generation: int, seconds: float) -> None:
-    GC_PAUSES.labels(generation=str(generation)).observe(seconds)
+    _series(GC_PAUSES, str(generation)).observe(seconds)
