@@ -26,7 +26,7 @@ import flask_limiter
 from flask import Flask, request
 
 from app.api import health, inbox, metrics, webhook
-from app.patches.flask_limiter import HeadersOn429Limiter
+from app.patches.flask_limiter import DirectCheck, HeadersOn429Limiter
 from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
@@ -77,4 +77,7 @@ def init_http_limits(app: Flask) -> flask_limiter.Limiter:
         exempt_when=lambda: not inbox.has_valid_token(),
         override_defaults=False,
     )(inbox.bp)
+    # The webhook's limits checked through ``limits`` directly, with Flask-Limiter's storage,
+    # keys and answers (app.patches.flask_limiter.DirectCheck).
+    DirectCheck(limiter, [WEBHOOK_PATH]).install(app)
     return limiter

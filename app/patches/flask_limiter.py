@@ -20,11 +20,15 @@
 from __future__ import annotations
 
 import itertools
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 import flask_limiter
-from flask import g, has_request_context
+from flask import Flask, g, has_request_context, request
+from flask_limiter import RateLimitExceeded, RequestLimit
 from flask_limiter._manager import LimitManager
+from flask_limiter.util import get_qualified_name
 
 from app.patches.fence import fence
 
@@ -47,6 +51,27 @@ fence(
     "flask_limiter._manager.LimitManager.exemption_scope",
     "373f3eca8c75231faa5f3988dd156d6e394e670599b71557f148f0470bb588cc",
     "memoised: the answer depends on the registered exemptions only",
+)
+
+fence(
+    "flask_limiter._extension.Limiter._check_request_limit",
+    "cc6f2b2c1b5c1ff77bd1426cab649d6e2edb28760d95ba7ae596f7867c6440b9",
+    "copied for the hot paths by DirectCheck (errors swallowed, no in-memory fallback)",
+)
+fence(
+    "flask_limiter._extension.Limiter._Limiter__filter_limits",
+    "c352bf78105d7bcf64a50dc9f6ef2c822032ca8bf34b2e674e0c52d3bf3ac42c",
+    "copied by DirectCheck: the limits resolved for the endpoint, from the memo",
+)
+fence(
+    "flask_limiter._extension.Limiter._Limiter__evaluate_limits",
+    "afdca13320b17161fa9d2cb67e8b0f303ffb4305d4bb6a03694756316171a477",
+    "copied by DirectCheck without meta limits: each limit hit, the header limit chosen",
+)
+fence(
+    "flask_limiter._extension.Limiter._Limiter__check_all_limits_exempt",
+    "d9908a3c23afbb346ab24121b57510bfdf35b15f3967bea07ea7ed01ec190466",
+    "relied on: a request filter answering True skips Flask-Limiter's own check",
 )
 
 #: ``g`` flag set by the error handler on a 429 response.
@@ -143,3 +168,137 @@ class HeadersOn429Limiter(flask_limiter.Limiter):  # type: ignore[misc]
     @_headers_enabled.setter
     def _headers_enabled(self, value: bool | None) -> None:
         self._headers_wanted = value
+
+
+#: ``g`` flag: DirectCheck decided this request's limits; Flask-Limiter's own check skips it.
+CHECKED = "notify_limits_checked"
+
+
+class DirectCheck:
+    """The limits of the hot paths checked through ``limits`` with Flask-Limiter's own storage,
+    keys, scopes and costs, before Flask-Limiter's check, which then skips the request.
+
+    Flask-Limiter's ``_check_request_limit`` resolves the endpoint's limits, builds exemption
+    scopes and meta-limit chains and looks its request context up seven times per request
+    (py-spy: the largest cost of the webhook after pywsgi and Flask). This does what it does for
+    a route whose limits are fixed: the same ``RuntimeLimit`` objects in the same order, each
+    one's ``exempt_when``, key function and scope, one ``hit`` on the same storage, the same
+    ``RequestLimit`` left in Flask-Limiter's request context for its 429 headers, and the same
+    ``RateLimitExceeded`` on a breach. Whenever something it does not copy is in play (meta
+    limits, the in-memory fallback, a conditional deduction, an ``on_breach`` callback, a
+    request filter of someone else's) it leaves the request to Flask-Limiter.
+    """
+
+    def __init__(self, limiter: flask_limiter.Limiter, paths: Iterable[str]) -> None:
+        self.limiter = limiter
+        self.paths = frozenset(paths)
+        self.resolved: dict[tuple[str, str], list[Any] | None] = {}
+        self.log = logging.getLogger("flask-limiter")
+
+    def install(self, app: Flask) -> None:
+        """Before Flask-Limiter's own hook, which skips what this one decided."""
+        hooks = app.before_request_funcs.setdefault(None, [])
+        own = [
+            h
+            for h in hooks
+            if getattr(h, "__func__", None) is type(self.limiter)._check_request_limit
+        ]
+        if len(own) != 1 or own[0].__self__ is not self.limiter:
+            raise RuntimeError("Flask-Limiter's before-request hook was not found")
+        hooks.insert(hooks.index(own[0]), self)
+        self.limiter.request_filter(lambda: bool(g.get(CHECKED, False)))
+
+    def _limits(self, endpoint: str) -> list[Any] | None:
+        """The endpoint's limits in evaluation order, or None: leave it to Flask-Limiter."""
+        key = (endpoint, request.method)
+        if key in self.resolved:
+            return self.resolved[key]
+        limiter = self.limiter
+        limits: list[Any] | None = None
+        view = limiter_app().view_functions.get(endpoint)
+        name = get_qualified_name(view) if view else ""
+        manager = limiter.limit_manager
+        plain = (
+            isinstance(manager, MemoisedLimitManager)
+            and manager._memoised() is not None
+            and not limiter._meta_limits
+            and len(limiter._request_filters) == 1  # ours
+            and not limiter._in_memory_fallback_enabled
+            and limiter._on_breach is None
+        )
+        if plain:
+            marked = name in limiter._marked_for_limiting or manager.has_hints(endpoint)
+            defaults, decorated = manager.resolve_limits(
+                limiter_app(), endpoint, request.blueprint, name, True, marked
+            )
+            every = list(dict.fromkeys(defaults)) + list(decorated)
+            if all(
+                not lim.meta_limits and lim.deduct_when is None and lim.on_breach is None
+                for lim in every
+            ):
+                limits = sorted(every, key=lambda x: x.limit)
+        self.resolved[key] = limits
+        return limits
+
+    def __call__(self) -> None:
+        if request.path not in self.paths:
+            return
+        limiter = self.limiter
+        endpoint = request.endpoint
+        if not endpoint or not (limiter.enabled and limiter.initialized) or limiter._storage_dead:
+            return
+        limits = self._limits(endpoint)
+        if limits is None:
+            return
+        try:
+            self._evaluate(endpoint, limits)
+        except RateLimitExceeded:
+            g.notify_limits_checked = True
+            raise
+        except Exception:
+            if not limiter._swallow_errors:
+                raise
+            self.log.exception("Failed to rate limit. Swallowing error")
+        g.notify_limits_checked = True
+
+    def _evaluate(self, endpoint: str, limits: list[Any]) -> None:
+        """``Limiter.__evaluate_limits`` for limits without meta limits or callbacks."""
+        limiter = self.limiter
+        failed: list[tuple[Any, list[str]]] = []
+        for_header: RequestLimit | None = None
+        view_limits: list[RequestLimit] = []
+        method = request.method
+        for lim in limits:
+            if lim.is_exempt or lim.method_exempt:
+                continue
+            scope = lim.scope_for(endpoint, method)
+            key = lim.key_func()
+            args = [key, scope]
+            if not all(args):
+                self.log.error(f"Skipping limit: {lim.limit}. Empty value found in parameters.")
+                continue
+            if limiter._key_prefix:
+                args = [limiter._key_prefix, *args]
+            request_limit = RequestLimit(limiter, lim.limit, args, False, lim.shared)
+            view_limits.append(request_limit)
+            if not limiter.limiter.hit(lim.limit, *args, cost=lim.deduction_amount):
+                self.log.info("ratelimit %s (%s) exceeded at endpoint: %s", lim.limit, key, scope)
+                failed.append((lim, args))
+                request_limit.breached = True
+                for_header = request_limit
+                if limiter._fail_on_first_breach:
+                    break
+        if not for_header and view_limits:
+            explicit = [limit for limit in view_limits if not limit.shared]
+            for_header = explicit[0] if explicit else view_limits[0]
+        context = limiter.context
+        context.view_rate_limit = for_header or None
+        context.view_rate_limits = view_limits
+        if failed:
+            raise RateLimitExceeded(sorted(failed, key=lambda x: x[0].limit)[0][0])
+
+
+def limiter_app() -> Any:
+    from flask import current_app
+
+    return current_app._get_current_object()  # type: ignore[attr-defined]
