@@ -2,19 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+# Every install path (make run, make test, .ci/run) installs exactly what uv.lock says.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
 
 # Node packages: the demo page's Socket.IO client, the JS client suite, the browser suite.
 NPM_DIRS := app/web tests/e2e/js tests/e2e/browser
 NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 
-.PHONY: run test lint clean bench
+.PHONY: run test lint types clean bench lock prepare
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+$(STAMP): pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --frozen --inexact --all-extras
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+## Resolve the dependencies again into uv.lock (then commit it).
+lock: $(STAMP)
+	$(BIN)/uv lock
 
 %/node_modules/.package-lock.json: %/package-lock.json %/package.json
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
@@ -25,12 +32,17 @@ run: $(STAMP)
 	else echo "npm not found: the demo page at /demo/ will ask for 'npm ci' in app/web"; fi
 	$(BIN)/python wsgi.py
 
-## Lint, then the whole suite twice: MariaDB + Redis, and the embedded SQLite + memory profile.
-test: $(STAMP) $(NPM_STAMPS)
+## MariaDB, Redis and the Debian packages the suites drive (started or installed when missing).
+prepare:
+	bash tests/prepare.sh
+
+## Set-up, lint, types, then the whole suite twice: MariaDB + Redis, and the embedded profile.
+test: prepare $(STAMP) $(NPM_STAMPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	TEST_BACKEND=mariadb $(BIN)/pytest
-	TEST_BACKEND=embedded $(BIN)/pytest -m "not mariadb"
+	$(BIN)/mypy
+	REQUIRE_NODE=1 TEST_BACKEND=mariadb $(BIN)/pytest
+	REQUIRE_NODE=1 TEST_BACKEND=embedded $(BIN)/pytest -m "not mariadb"
 
 ## Ours vs the Node peer on MariaDB + Redis (a few minutes); writes bench/RESULTS.md.
 bench: $(STAMP)
@@ -38,6 +50,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output $(addsuffix /node_modules,$(NPM_DIRS))

@@ -26,6 +26,13 @@ from flask_socketio import SocketIOTestClient
 from app import MIGRATIONS, create_app
 from app.extensions import db, socketio
 from app.security.tokens import issue
+from app.services.notifications import EXTENSION_KEY as SEND_BATCHERS
+from tests import connection_budget
+from tests.connection_budget import (  # noqa: F401 - the budget's hooks
+    pytest_runtest_logstart,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 BACKEND = os.environ.get("TEST_BACKEND", "mariadb")
 MARIADB = dict(
@@ -71,9 +78,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     name = f"notify_test_{RUN_ID}"
     mariadb_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    connection_budget.start(MARIADB, name)
     try:
         yield mariadb_url(name)
     finally:
+        connection_budget.stop()
         mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
@@ -107,6 +116,8 @@ def base_env(
         "CONNECT_RATE_LIMIT": "100000/minute",
         "ALLOWED_ORIGINS": "http://allowed.example",
         "LOG_LEVEL": "WARNING",
+        # Per process; tests/connection_budget.py holds the whole run to 60 at once.
+        "DB_POOL_LIMIT": "4",
     }
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -138,11 +149,19 @@ def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[...,
     overrides, default testing). Every row is deleted after the test, whoever wrote it
     (the app, a gunicorn process or a background writer)."""
 
+    made: list[Flask] = []
+
     def factory(**overrides: str) -> Flask:
         env = base_env | {"REDIS_PREFIX": fresh_prefix()} | overrides
-        return create_app(None, {k: v for k, v in env.items() if v is not None})
+        made.append(create_app(None, {k: v for k, v in env.items() if v is not None}))
+        return made[-1]
 
     yield factory
+    for made_app in made:  # their connections go now, not when the app is collected
+        for batcher in made_app.extensions[SEND_BATCHERS]:
+            batcher.close()
+        with made_app.app_context():
+            db.engine.dispose()
     with cleaner.app_context():
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())

@@ -48,11 +48,11 @@ def request_body() -> object:
     if "webhook_body" not in g:
         try:
             g.webhook_body = (read_json_body(), None)
-        except (ApiError, HTTPException) as error:
-            g.webhook_body = (None, error)
-    body, error = g.webhook_body
-    if error is not None:
-        raise error
+        except (ApiError, HTTPException) as failure:
+            g.webhook_body = (None, failure)
+    body, failed = g.webhook_body
+    if failed is not None:
+        raise failed
     return body
 
 

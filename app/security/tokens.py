@@ -83,4 +83,4 @@ def authenticate(raw: object) -> str:
 def issue(user: str, expires_in: int | None = None) -> str:
     """A token for ``user``, signed with the configured secret (needs an app context)."""
     seconds = current_app.config["JWT_EXPIRES_IN"] if expires_in is None else expires_in
-    return create_access_token(identity=user, expires_delta=timedelta(seconds=seconds))
+    return str(create_access_token(identity=user, expires_delta=timedelta(seconds=seconds)))

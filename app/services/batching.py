@@ -48,7 +48,8 @@ class Job(Generic[T, R]):
 
 
 class HeldConnection:
-    """The worker's own connection, reused across batches while it is in use.
+    """The worker's own connection, reused across batches while it is in use and the pool has
+    others to give.
 
     Any error discards it (a broken connection is never reused); one idle for ``IDLE_RECHECK``
     seconds, or older than the pool's ``pool_recycle``, is replaced by a fresh checkout, which
@@ -84,6 +85,16 @@ class HeldConnection:
             raise
         finally:
             self.used = time.monotonic()
+        if self.pool_exhausted():
+            self.release()
+
+    def pool_exhausted(self) -> bool:
+        """Every connection of the pool is checked out: hand this one back after the batch, so
+        that the other workers, the connection-log writer and requests are never starved. A
+        process so holds at most ``DB_POOL_LIMIT`` connections, whatever that limit is."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        return size is not None and pool.checkedout() >= size()  # type: ignore[attr-defined]
 
     def release(self) -> None:
         connection, self.connection = self.connection, None
@@ -111,6 +122,7 @@ class Batcher(Generic[T, R]):
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
+        self._closing = False
 
     def run(self, item: T) -> R:
         job: Job[T, R] = Job(item)
@@ -125,6 +137,15 @@ class Batcher(Generic[T, R]):
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    def close(self, timeout: float = 5.0) -> None:
+        """End the worker once what is queued is done, and give its connection back (an app
+        that is thrown away, in tests: its pooled connections can then be disposed of)."""
+        self._closing = True
+        self._wake.set()
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
     def _work(self) -> None:
         with self.app.app_context():
             options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]
@@ -137,7 +158,7 @@ class Batcher(Generic[T, R]):
 
     def _next_batches(self, held: HeldConnection) -> bool:
         """Handle everything queued; False when the worker should end (idle, nothing queued)."""
-        if not self._wake.wait(IDLE_EXIT):
+        if not self._wake.wait(IDLE_EXIT) or self._closing:
             with self._lock:
                 if not self._jobs:
                     self._worker = None

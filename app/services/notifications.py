@@ -272,7 +272,7 @@ def parse_read_request(raw: object) -> list[int] | None:
             details["ids"] = f"must be a list of 1-{MAX_READ_IDS} positive integer ids"
     if details:
         raise ValidationError(details, "The read request is not valid.")
-    return None if everything else sorted({int(i) for i in ids})
+    return None if everything or ids is None else sorted({int(i) for i in ids})
 
 
 def _id_number(value: object) -> int | None:

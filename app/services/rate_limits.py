@@ -77,6 +77,8 @@ def init_socket_limits(app: Flask) -> None:
     event_limit = RateLimitItemPerSecond(
         config["SOCKET_RATE_LIMIT_POINTS"], config["SOCKET_RATE_LIMIT_DURATION"]
     )
+    if not isinstance(storage, Storage):
+        raise TypeError(f"{config['RATELIMIT_STORAGE_URI']!r} is not a synchronous storage")
     app.extensions[EXTENSION_KEY] = SocketLimits(
         storage, "sockets", event_limit, parse(config["CONNECT_RATE_LIMIT"])
     )
