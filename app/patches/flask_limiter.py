@@ -95,7 +95,7 @@ def _unproxied(app: Any) -> Any:
     return real() if real is not None else app
 
 
-class MemoisedLimitManager(LimitManager):  # type: ignore[misc]
+class MemoisedLimitManager(LimitManager):
     """``LimitManager`` answering ``resolve_limits`` and ``exemption_scope`` from a memo."""
 
     _memo: dict[tuple[Any, ...], Any]
@@ -152,7 +152,7 @@ for _name in _CHANGES:
     setattr(MemoisedLimitManager, _name, _forgetting(_name))
 
 
-class HeadersOn429Limiter(flask_limiter.Limiter):  # type: ignore[misc]
+class HeadersOn429Limiter(flask_limiter.Limiter):
     """Flask-Limiter, writing ``RateLimit-*`` and ``Retry-After`` on 429 responses only, with
     each route's limits resolved once (``MemoisedLimitManager``)."""
 
@@ -203,7 +203,7 @@ class DirectCheck:
             for h in hooks
             if getattr(h, "__func__", None) is type(self.limiter)._check_request_limit
         ]
-        if len(own) != 1 or own[0].__self__ is not self.limiter:
+        if len(own) != 1 or getattr(own[0], "__self__", None) is not self.limiter:
             raise RuntimeError("Flask-Limiter's before-request hook was not found")
         hooks.insert(hooks.index(own[0]), self)
         self.limiter.request_filter(lambda: bool(g.get(CHECKED, False)))

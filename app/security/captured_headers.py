@@ -14,10 +14,12 @@ extensions' own.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from flask import Response
 
-Hook = Callable[[Response], Response]
+#: An after-request hook as Flask keeps it (typed loosely there: sync or async).
+Hook = Callable[[Any], Any]
 #: The shape of the current request and response, or None to run the hook as it is.
 Shape = Callable[[Response], Hashable | None]
 #: Shapes kept per hook: far more than the routes, methods and statuses of the hot paths.
@@ -33,21 +35,25 @@ class CapturedHeaders:
     def __call__(self, response: Response) -> Response:
         shape = self.shape(response)
         if shape is None:
-            return self.hook(response)
+            return self._run(response)
         # The names already on the response are part of the shape: a hook may skip or set a
         # header depending on whether it is there.
         key = (shape, tuple(name for name, _ in response.headers))
         if key in self.captured:
             added = self.captured[key]
             if added is None:  # this shape's hook did more than append: always run it
-                return self.hook(response)
+                return self._run(response)
             for name, value in added:
                 response.headers.add(name, value)
             return response
         before = list(response.headers.items())
-        answer = self.hook(response)
+        answer = self._run(response)
         after = list(answer.headers.items())
         if len(self.captured) < MAX_SHAPES:
             appended = answer is response and after[: len(before)] == before
             self.captured[key] = tuple(after[len(before) :]) if appended else None
+        return answer
+
+    def _run(self, response: Response) -> Response:
+        answer: Response = self.hook(response)
         return answer
