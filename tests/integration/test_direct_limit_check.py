@@ -51,3 +51,17 @@ def test_direct_check_answers_as_flask_limiter(make_app: Callable[..., Flask]) -
             assert mine.get("RateLimit-Remaining") == upstream.get("RateLimit-Remaining")
     assert [status for status, _, _ in answers(direct)] == [429] * 4
     assert any(limits for limits in hook.resolved.values())  # the direct path decided
+
+
+def test_the_memo_of_resolved_limits_forgets_when_limits_change(
+    make_app: Callable[..., Flask],
+) -> None:
+    from flask_limiter.constants import ExemptionScope
+
+    app = make_app()
+    manager = next(iter(app.extensions["limiter"])).limit_manager
+    args = (app, "webhook.notify", "webhook", "app.api.webhook.notify", True, False)
+    first = manager.resolve_limits(*args)
+    assert first and manager.resolve_limits(*args) is first  # answered from the memo
+    manager.add_route_exemption("app.api.webhook.notify", ExemptionScope.DEFAULT)
+    assert manager.resolve_limits(*args) is not first  # worked out again, not remembered
