@@ -12,13 +12,15 @@ The policy (``FreezePolicy``), checked once a second:
 
 - ``START_DELAY`` seconds after the worker starts serving: one full collection (start-up
   garbage), then freeze.
-- After a connect burst (at least ``BURST`` more sockets than at the last freeze, and the count
-  steady, changed by less than ``QUIET`` since the previous check): collect, then freeze, so the
-  new sockets' long-lived objects leave the walked generations too. One pause at the end of a
-  burst instead of one per full collection for as long as they stay connected.
-- After a mass departure (fewer than half the sockets of the last freeze, the count steady):
-  unfreeze, collect, freeze. Frozen objects are never collected, so the sessions of sockets
-  that left, if they sit in reference cycles, would otherwise stay in memory for good.
+- Whenever there are ``BURST`` sockets more than at the last freeze (during a connect burst
+  too): the young generations collected (a few ms), then freeze, so the new sockets'
+  long-lived objects leave the walked generations as they come, and a full collection during
+  and after the burst walks only what came since.
+- After a mass departure (fewer than half the sockets of the last freeze, the count steady for
+  ``SETTLE`` checks): unfreeze, collect, freeze. Frozen objects are never collected, so the
+  sessions of sockets that left, if they sit in reference cycles, would otherwise stay in memory;
+  so would cyclic garbage frozen with a burst (what the young collection had not yet freed, a
+  small part of it). This is the one long pause, once after most sockets left.
 
 Thresholds (``gc.set_threshold``) stay CPython's (700, 10, 10), stated in ``THRESHOLDS``: a higher
 generation-0 threshold measured no better (bench/PROFILE.md); what the tail needed was fewer
@@ -51,6 +53,10 @@ CHECK_INTERVAL = 1.0
 BURST = 200
 #: A count that moved by less than this (or 1 %) since the previous check is steady.
 QUIET = 20
+#: Steady checks after a mass departure before the refreeze: sockets still closing would be
+#: frozen again (2,800 closing sockets a second after the count fell: a 570 ms collection
+#: that froze most of them again).
+SETTLE = 5
 
 
 class Pause(NamedTuple):
@@ -91,28 +97,35 @@ class FreezePolicy:
     def __init__(self) -> None:
         self.frozen_at: int | None = None  # socket count at the last freeze
         self.previous = 0
+        self.steady = 0  # checks in a row the count stayed steady
 
     def decide(self, sockets: int) -> str | None:
-        """``"freeze"``, ``"refreeze"`` (unfreeze first) or None, once per check."""
+        """``"start"``, ``"freeze"``, ``"refreeze"`` (unfreeze, collect, freeze) or None."""
         previous, self.previous = self.previous, sockets
+        moving = abs(sockets - previous) >= max(QUIET, previous // 100)
+        self.steady = 0 if moving else self.steady + 1
         if self.frozen_at is None:
             self.frozen_at = sockets
-            return "freeze"
-        if abs(sockets - previous) >= max(QUIET, previous // 100):
-            return None  # still moving: wait for the burst to end
+            return "start"
         if sockets - self.frozen_at >= BURST:
+            # During a burst too: what the new sockets hold leaves the walked generations now,
+            # not after the burst (a 2,000-socket burst otherwise had 150-270 ms full
+            # collections every few seconds while it lasted).
             self.frozen_at = sockets
             return "freeze"
-        if self.frozen_at >= BURST and sockets < self.frozen_at // 2:
+        if self.frozen_at >= BURST and sockets < self.frozen_at // 2 and self.steady >= SETTLE:
             self.frozen_at = sockets
             return "refreeze"
         return None
 
 
-def collect_and_freeze(unfreeze_first: bool = False) -> None:
-    if unfreeze_first:
+def collect_and_freeze(action: str) -> None:
+    """``start``: collect, freeze. ``freeze``: the young generations only, then freeze (a full
+    collection here would walk every socket of the burst). ``refreeze``: unfreeze, collect,
+    freeze, so what departed sockets left in cycles is freed."""
+    if action == "refreeze":
         gc.unfreeze()
-    gc.collect()
+    gc.collect(1 if action == "freeze" else 2)
     gc.freeze()
 
 
@@ -150,7 +163,7 @@ class GcManager:
     def check(self) -> None:
         action = self.policy.decide(self.socket_count()) if self.freeze else None
         if action is not None:
-            collect_and_freeze(unfreeze_first=action == "refreeze")
+            collect_and_freeze(action)
             log.info(
                 "gc: %s at %d sockets, %d objects frozen",
                 action,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.gc_policy import BURST, FreezePolicy, GcManager, PauseRecorder
+from app.gc_policy import BURST, SETTLE, FreezePolicy, GcManager, PauseRecorder
 
 pytestmark = pytest.mark.unit
 
@@ -25,25 +25,25 @@ def quiet_finalizers() -> Iterator[None]:
         sys.unraisablehook = hook
 
 
-def test_freezes_at_start_then_after_a_burst_once_the_count_is_steady() -> None:
+def test_freezes_at_start_then_every_burst_of_sockets_even_while_it_lasts() -> None:
     policy = FreezePolicy()
-    assert policy.decide(0) == "freeze"  # start-up
-    assert policy.decide(BURST * 2) is None  # a burst in progress
-    assert policy.decide(BURST * 4) is None
-    assert policy.decide(BURST * 4) == "freeze"  # steady: the burst is over
+    assert policy.decide(0) == "start"
+    assert policy.decide(BURST - 1) is None  # not yet a burst
+    assert policy.decide(BURST * 2) == "freeze"  # still moving: frozen as they come
+    assert policy.decide(BURST * 4) == "freeze"
     assert policy.decide(BURST * 4 + 5) is None  # a few more are no burst
 
 
-def test_refreezes_after_most_frozen_sockets_left() -> None:
+def test_refreezes_once_most_frozen_sockets_left_and_the_count_settled() -> None:
     policy = FreezePolicy()
     policy.decide(0)
-    policy.decide(10_000)
     assert policy.decide(10_000) == "freeze"
-    assert policy.decide(6_000) is None  # still leaving
-    assert policy.decide(6_000) is None  # steady, but most are still here
-    assert policy.decide(100) is None
-    assert policy.decide(100) == "refreeze"  # their sessions can be collected now
+    assert policy.decide(6_000) is None  # leaving, most are still here
+    assert policy.decide(100) is None  # left, still moving
+    assert [policy.decide(100) for _ in range(SETTLE - 1)] == [None] * (SETTLE - 1)
+    assert policy.decide(100) == "refreeze"  # settled: their sessions can be collected now
     assert policy.frozen_at == 100
+    assert policy.decide(100) is None
 
 
 def test_a_full_collection_is_timed_and_counted() -> None:
