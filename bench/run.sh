@@ -21,6 +21,7 @@ DB_HOST=127.0.0.1
 OURS_PORT="${OURS_PORT:-3300}"
 PEER_PORT="${PEER_PORT:-3400}"
 BENCH_DB="${BENCH_DB:-notify_bench}"
+BENCH_PREFIX="${BENCH_PREFIX:-notifybench}"
 SECRET="bench-jwt-secret-0123456789abcdef0123456789abcdef"
 KEY="bench-webhook-key-0123456789abcdef"
 BIG=100000000
@@ -55,14 +56,14 @@ common_env=(
 )
 ours_env=(
   "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=$BENCH_DB
-  REDIS_PREFIX=$BENCH_DB WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+  REDIS_PREFIX=$BENCH_PREFIX WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
   # every collection pausing the worker 5 ms or more is logged (bench/gc_align.py reads them)
   GC_PAUSE_LOG_MS="${GC_PAUSE_LOG_MS:-5}" GC_FREEZE="${GC_FREEZE:-1}"
 )
 peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=${BENCH_DB}_peer)
 
 (cd "$ROOT" && env "${ours_env[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
-redis-cli --scan --pattern "$BENCH_DB:*" | xargs -r redis-cli del >/dev/null
+redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null
 
 PIDS_TO_STOP=()
 stop_all() {
