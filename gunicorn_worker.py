@@ -19,9 +19,10 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
     def patch(self) -> None:
         """After gevent's monkey patching (the worker runs the app after this)."""
         super().patch()
-        from app.patches import engineio
+        from app.patches import engineio, geventwebsocket
         from app.patches.gevent import TimeoutHandler
 
         gevent.config.track_greenlet_tree = False  # a debugging aid keeping spawners' frames
         self.wsgi_handler = TimeoutHandler
         engineio.install()
+        geventwebsocket.install()

@@ -14,8 +14,12 @@ import os  # noqa: E402
 from app import create_app  # noqa: E402
 from app.banner import announce  # noqa: E402
 from app.extensions import socketio  # noqa: E402
+from app.gc_policy import GcManager  # noqa: E402
 from app.message_queue import start as start_message_queue  # noqa: E402
-from app.sockets import control  # noqa: E402
+from app.sockets import (
+    control,  # noqa: E402
+    sessions,  # noqa: E402
+)
 from app.sockets.lifecycle import install_clean_shutdown  # noqa: E402
 
 app = create_app()
@@ -26,6 +30,12 @@ control.start(app)
 # A SIGTERM closes the sockets and takes their users offline at once (see app.sockets.lifecycle).
 install_clean_shutdown(app)
 announce(app)
+# Start-up and connect bursts frozen out of the full collections (see app.gc_policy).
+gc_manager = GcManager(
+    sessions.count, socketio.sleep, app.config["GC_PAUSE_LOG_MS"], app.config["GC_FREEZE"]
+)
+gc_manager.install()
+socketio.start_background_task(gc_manager.run)
 
 if __name__ == "__main__":
     socketio.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=app.config["PORT"])  # noqa: S104

@@ -12,14 +12,17 @@ from gevent import monkey
 # Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
 from app import message_queue, sockets, web  # noqa: F401
 from app.api import BLUEPRINTS
-from app.api.limits import init_http_limits
+from app.api.limits import WEBHOOK_PATH, init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
 from app.observability.logging import adopt_library_loggers, configure_logging
 from app.patches import engineio as engineio_patches
+from app.patches import flask_socketio as flask_socketio_patch
 from app.patches import socketio as socketio_patches
 from app.patches.flask import NotifyFlask
+from app.patches.flask_cors import capture_cors
+from app.patches.flask_talisman import capture_talisman
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
@@ -27,6 +30,7 @@ from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
 from app.services.revocations import init_revocations
+from app.sockets import dispatch
 from app.sockets.control import init_control
 from app.sockets.handshakes import install_handshake_guard
 from app.sockets.live import init_live_sessions
@@ -121,6 +125,9 @@ def register_extensions(app: Flask) -> None:
     # Before the Socket.IO server is made: it binds its Engine.IO handlers when constructed.
     engineio_patches.install_protocol_edges()
     socketio_patches.install()
+    # The webhook's security and CORS headers, from the extensions' own first answers.
+    capture_talisman(app, talisman, [WEBHOOK_PATH])
+    capture_cors(app, [WEBHOOK_PATH], config["ALLOWED_ORIGINS"] or [])
     socketio.init_app(
         app,
         async_mode=async_mode(),
@@ -136,6 +143,8 @@ def register_extensions(app: Flask) -> None:
     )
     adopt_library_loggers()
     install_handshake_guard(app)
+    flask_socketio_patch.install(app)  # no copy of each request's environ
+    dispatch.install()  # client events on python-socketio's server (app.sockets.dispatch)
     install_polling_limit(app)
     # ProxyFix goes outside the Socket.IO middleware, so handshakes see the fixed address too.
     install_proxy_fix(app, config["TRUSTED_PROXIES"])

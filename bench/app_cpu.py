@@ -32,11 +32,11 @@ os.environ.update(
     JWT_SECRET="bench-jwt-secret-0123456789abcdef0123456789abcdef",  # noqa: S106 - bench only
     WEBHOOK_API_KEY=KEY,
     REDIS_URL="redis://127.0.0.1:6379/0",
-    REDIS_PREFIX="notifybench-cpu",
+    REDIS_PREFIX=os.environ.get("BENCH_DB", "notify_bench") + "-cpu",
     DB_HOST="127.0.0.1",
     DB_USER="root",
     DB_PASSWORD="",
-    DB_NAME="notify_bench",
+    DB_NAME=os.environ.get("BENCH_DB", "notify_bench"),
     HTTP_RATE_LIMIT_MAX="100000000",
     WEBHOOK_RATE_LIMIT="100000000/minute",
     APP_ENV="production",

@@ -66,6 +66,9 @@ const sentAt = new Map();
 const acked = new Set(); // seqs the server accepted (201 / ack success)
 const receipts = new Map(); // seq -> number of sockets that received it
 const latencies = []; // ms, first receipt of each seq
+const sentEpoch = new Map(); // seq -> Date.now() when sent (to align outliers with server logs)
+const outliers = []; // [sent epoch ms, latency ms] of first receipts over OUTLIER_MS
+const OUTLIER_MS = 30;
 let received = 0;
 let receiveWindowEnd = Infinity;
 let receivedInWindow = 0;
@@ -79,7 +82,11 @@ function onNotification(n) {
   if (t <= receiveWindowEnd) receivedInWindow += 1;
   const count = receipts.get(seq) || 0;
   receipts.set(seq, count + 1);
-  if (count === 0 && sentAt.has(seq)) latencies.push(t - sentAt.get(seq));
+  if (count === 0 && sentAt.has(seq)) {
+    const latency = t - sentAt.get(seq);
+    latencies.push(latency);
+    if (latency > OUTLIER_MS && outliers.length < 2000) outliers.push([sentEpoch.get(seq), round(latency, 1)]);
+  }
 }
 
 let nextSeq = 1;
@@ -170,6 +177,7 @@ const httpErrors = {};
 async function webhook(url, recipientId) {
   const seq = nextSeq++;
   sentAt.set(seq, now());
+  sentEpoch.set(seq, Date.now());
   const res = await post(url, { recipientId, message: `bench:${seq}` });
   if (res.status === 201) acked.add(seq);
   else httpErrors[res.status] = (httpErrors[res.status] || 0) + 1;
@@ -197,6 +205,8 @@ function resetCounters() {
   acked.clear();
   receipts.clear();
   latencies.length = 0;
+  outliers.length = 0;
+  sentEpoch.clear();
   received = 0;
   receivedInWindow = 0;
   receiveWindowEnd = Infinity;
@@ -248,7 +258,7 @@ async function withClients(n, fn, { split = false } = {}) {
 const pick = (ids) => ids[Math.floor(Math.random() * ids.length)];
 
 async function scenarioLatency() {
-  const rates = (opt.rates || "200,500").split(",").map(Number);
+  const rates = (opt.rates || "200,500,1000").split(",").map(Number);
   const seconds = Number(opt.seconds || 10);
   return withClients(1000, async (ids, c) => {
     const out = [];
@@ -256,6 +266,7 @@ async function scenarioLatency() {
       resetCounters();
       const total = rate * seconds;
       const start = now();
+      const startEpoch = Date.now();
       const pending = [];
       let sent = 0;
       while (sent < total) {
@@ -281,6 +292,9 @@ async function scenarioLatency() {
         p99: round(pct(latencies, 99), 2),
         max: round(Math.max(...latencies), 2),
         lost,
+        startedEpochMs: startEpoch,
+        endedEpochMs: Date.now(),
+        outliers: [...outliers],
       };
       log(JSON.stringify(row));
       out.push(row);

@@ -50,8 +50,8 @@ if [[ " $TARGETS " == *" peer "* ]]; then
   rm -rf "$WORK/peer" && mkdir -p "$WORK/peer"
   cp "$PEER_SRC"/{package.json,package-lock.json,server.js,schema.sql} "$WORK/peer/"
   (cd "$WORK/peer" && npm ci --no-audit --no-fund --loglevel=error)
-  "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS notify_bench_peer; CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4;"
-  "${MYSQL[@]}" notify_bench_peer < "$WORK/peer/schema.sql"
+  "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS ${BENCH_DB}_peer; CREATE DATABASE ${BENCH_DB}_peer CHARACTER SET utf8mb4;"
+  "${MYSQL[@]}" ${BENCH_DB}_peer < "$WORK/peer/schema.sql"
 fi
 
 # Both servers: production profile, the same secrets, Redis, and limits raised alike.
@@ -63,8 +63,10 @@ common_env=(
 ours_env=(
   "${common_env[@]}" APP_ENV=production LOG_LEVEL=WARNING DB_NAME=$BENCH_DB
   REDIS_PREFIX=$BENCH_PREFIX WEBHOOK_RATE_LIMIT=$BIG/minute CONNECT_RATE_LIMIT=$BIG/minute
+  # every collection pausing the worker 5 ms or more is logged (bench/gc_align.py reads them)
+  GC_PAUSE_LOG_MS="${GC_PAUSE_LOG_MS:-5}" GC_FREEZE="${GC_FREEZE:-1}"
 )
-peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=notify_bench_peer)
+peer_env=("${common_env[@]}" NODE_ENV=production DB_NAME=${BENCH_DB}_peer)
 
 (cd "$ROOT" && env "${ours_env[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
 redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null
@@ -136,6 +138,19 @@ start_floor() { # port -> SERVER_PID: bench/floor_app.py under the same gunicorn
   SERVER_PID=$(pgrep -P "$arbiter" | head -1)
 }
 
+start_floor_socket() { # port module -> SERVER_PID: a bare Socket.IO app of bench/ under the same worker
+  local port=$1 module=$2
+  (cd "$ROOT" && exec env HOST=127.0.0.1 PORT="$port" LOG_LEVEL=WARNING .venv/bin/gunicorn \
+    -c gunicorn.conf.py --pythonpath bench "$module:app" >"$OUT/$module-$port.log" 2>&1) &
+  local arbiter=$!
+  PIDS_TO_STOP+=("$arbiter")
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/socket.io/?EIO=4&transport=polling" 2>/dev/null && break
+    sleep 0.2
+  done
+  SERVER_PID=$(pgrep -P "$arbiter" | head -1)
+}
+
 start_peer() { # port -> SERVER_PID
   local port=$1
   (cd "$WORK/peer" && exec env "${peer_env[@]}" PORT="$port" ALLOWED_ORIGINS=http://127.0.0.1:$port \
@@ -167,6 +182,11 @@ run_all() { # label start_fn
         [[ $label == ours ]] || continue
         start_floor $((base + 5))
         loadgen floor floor "http://127.0.0.1:$((base + 5))" "$SERVER_PID"
+        # ... and what an acked event with one emit costs on bare python-socketio / Flask-SocketIO
+        start_floor_socket $((base + 6)) floor_socketio
+        loadgen floor-sio socket "http://127.0.0.1:$((base + 6))" "$SERVER_PID"
+        start_floor_socket $((base + 7)) floor_flask_socketio
+        loadgen floor-fsio socket "http://127.0.0.1:$((base + 7))" "$SERVER_PID"
         ;;
       scale)
         [[ $label == ours ]] || continue
@@ -204,8 +224,8 @@ cat >"$OUT/commands.txt" <<EOF
 make bench            # = bench/run.sh
 # databases
 mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE notify_bench CHARACTER SET utf8mb4"   (then: flask db upgrade)
-mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE notify_bench_peer CHARACTER SET utf8mb4"
-mariadb -uroot -h127.0.0.1 notify_bench_peer < schema.sql
+mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE ${BENCH_DB}_peer CHARACTER SET utf8mb4"
+mariadb -uroot -h127.0.0.1 ${BENCH_DB}_peer < schema.sql
 # ours (port $OURS_PORT; a second process on $((OURS_PORT + 1)) for "two processes")
 env ${ours_env[*]} PORT=$OURS_PORT ALLOWED_ORIGINS=http://127.0.0.1:$OURS_PORT .venv/bin/gunicorn -c gunicorn.conf.py wsgi:app
 # peer (port $PEER_PORT; a second process on $((PEER_PORT + 1)) for "two processes")
@@ -217,7 +237,7 @@ EOF
 [[ " $TARGETS " == *" peer "* ]] && run_all peer start_peer $PEER_PORT
 
 # ---- report -------------------------------------------------------------------------------------
-export BENCH_STARTED="$STARTED" BENCH_OUT="$OUT"
+export BENCH_STARTED="$STARTED" BENCH_OUT="$OUT" BENCH_OURS_PORT="$OURS_PORT"
 export BENCH_MACHINE="$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/ {print $2}') GB RAM"
 export BENCH_VERSIONS="Python $("$ROOT/.venv/bin/python" -c 'import platform; print(platform.python_version())'), Node $(node -v), $(mariadb --version | grep -o '[0-9.]*-MariaDB' | head -1), Redis $(redis-cli INFO server | sed -n 's/^redis_version:\(.*\)\r$/\1/p')"
 # Only a run of both servers over every scenario replaces the committed report.

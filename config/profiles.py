@@ -71,6 +71,10 @@ class BaseConfig:
         #: An Engine.IO session without a Socket.IO CONNECT within this many seconds is closed.
         self.CONNECT_TIMEOUT = read.seconds("CONNECT_TIMEOUT", 10, minimum=0.05)
         self.LOG_LEVEL = read.text("LOG_LEVEL", "INFO").upper()
+        #: A garbage collection pausing the worker this long (ms) is logged at WARNING; 0: never.
+        #: Freeze start-up and connect bursts out of full collections (``app.gc_policy``).
+        self.GC_FREEZE = read.boolean("GC_FREEZE", True)
+        self.GC_PAUSE_LOG_MS = read.integer("GC_PAUSE_LOG_MS", 100, minimum=0)
         for name in ("WEBHOOK_RATE_LIMIT", "CONNECT_RATE_LIMIT"):
             try:
                 parse_many(getattr(self, name))

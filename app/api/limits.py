@@ -16,43 +16,25 @@
 The limiter is made per app rather than as a module singleton because Flask-Limiter keeps the
 first app's settings (defaults, key prefix) on the instance, and tests build many apps.
 
-The ``RateLimit-*`` headers are written on 429 responses only (``HeadersOn429Limiter``).
+The ``RateLimit-*`` headers are written on 429 responses only, and each route's limits are
+resolved once (``app.patches.flask_limiter.HeadersOn429Limiter``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import flask_limiter
-from flask import Flask, g, has_request_context, request
+from flask import Flask, request
 
 from app.api import health, inbox, metrics, webhook
+from app.patches.flask_limiter import DirectCheck, HeadersOn429Limiter
 from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
 
-WEBHOOK_PATHS = frozenset({"/webhook/notify", "/webhook/revoke"})
-#: ``g`` flag set by the error handler on a 429 response.
-RATE_LIMITED = "notify_rate_limited"
-
-
-class HeadersOn429Limiter(flask_limiter.Limiter):
-    """Flask-Limiter, writing ``RateLimit-*`` and ``Retry-After`` on 429 responses only.
-
-    The contract asks for them on a 429. On every response they cost a second storage round
-    trip per request (the window's reset time, read after the hit), which on the webhook was a
-    fifth of the worker's time under load (see bench/PROFILE.md). Flask-Limiter reads this
-    attribute when it would add the headers, after the error handler has flagged a 429.
-    """
-
-    @property
-    def _headers_enabled(self) -> Any:
-        wanted = self._headers_wanted
-        return wanted and has_request_context() and bool(g.get(RATE_LIMITED, False))
-
-    @_headers_enabled.setter
-    def _headers_enabled(self, value: bool | None) -> None:
-        self._headers_wanted = value
+#: The hot webhook route, whose limit is checked directly (``DirectCheck``).
+WEBHOOK_PATH = "/webhook/notify"
+#: Routes where a valid webhook key takes the call off the per-address limit.
+WEBHOOK_PATHS = frozenset({WEBHOOK_PATH, "/webhook/revoke"})
 
 
 def authenticated_traffic() -> bool:
@@ -98,4 +80,7 @@ def init_http_limits(app: Flask) -> flask_limiter.Limiter:
         exempt_when=lambda: not inbox.has_valid_token(),
         override_defaults=False,
     )(inbox.bp)
+    # The webhook's limits checked through ``limits`` directly, with Flask-Limiter's storage,
+    # keys and answers (app.patches.flask_limiter.DirectCheck).
+    DirectCheck(limiter, [WEBHOOK_PATH]).install(app)
     return limiter

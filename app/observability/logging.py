@@ -25,6 +25,7 @@ from flask import Flask, Response, g, request
 from flask_socketio import ConnectionRefusedError
 
 from app.errors import DATABASE_UNAVAILABLE, ApiError, ErrorCode
+from app.sockets.context import current_event
 from app.sockets.sessions import current_user
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -182,11 +183,14 @@ def outcome_of(error: Exception) -> str:
 
 
 def logged_event(handler: Handler) -> Handler:
-    """Apply under ``@socketio.on``: one line per call of the handler, with its outcome (``ok``
-    or the error code of the ack or refusal); the error itself goes on to Flask-SocketIO."""
+    """Apply under ``@socketio.on`` or ``@server_event``: one line per call of the handler, with
+    its outcome (``ok`` or the error code of the ack or refusal); the error itself goes on to
+    the caller. Nothing of the line is made when its level is not logged."""
 
     @functools.wraps(handler)
     def wrapper(*args: Any) -> Any:
+        if not event_log.isEnabledFor(logging.WARNING):
+            return handler(*args)
         started = time.perf_counter()
         user = socket_user()
         try:
@@ -202,21 +206,23 @@ def logged_event(handler: Handler) -> Handler:
 
 
 def log_event(outcome: str, user: str | None, started: float) -> None:
-    event = getattr(request, "event", None)
-    name = event.get("message") if isinstance(event, dict) else None
+    failed = outcome in (ErrorCode.INTERNAL_ERROR, ErrorCode.SERVICE_UNAVAILABLE)
+    level = logging.WARNING if failed else logging.INFO
+    if not event_log.isEnabledFor(level):
+        return
+    event = current_event()
     fields = {
         "type": "socket_event",
-        "event": printable(str(name), 64),
+        "event": printable(str(event.name if event else None), 64),
         "outcome": outcome,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "request_id": uuid.uuid4().hex,
         "user_id": user,
-        "sid": getattr(request, "sid", None),
-        "remote_addr": printable(request.remote_addr or "", 64) or None,
+        "sid": event.sid if event else None,
+        "remote_addr": printable((event.remote_addr if event else None) or "", 64) or None,
     }
-    failed = outcome in (ErrorCode.INTERNAL_ERROR, ErrorCode.SERVICE_UNAVAILABLE)
     event_log.log(
-        logging.WARNING if failed else logging.INFO,
+        level,
         "%s %s %sms request_id=%s user=%s sid=%s",
         fields["event"],
         outcome,

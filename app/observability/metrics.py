@@ -7,10 +7,12 @@ see the README's "Observability" section for why there is no multiprocess mode.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import has_request_context, request
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from app.sockets.context import current_event
 
 if TYPE_CHECKING:
     from app.services.presence import Presence
@@ -73,6 +75,12 @@ SESSIONS_ENDED_BY_PROTOCOL = Counter(
 WEBHOOK_RESPONSES = Counter(
     "notify_webhook_responses", "Responses of the webhook, by HTTP status.", ["status"]
 )
+GC_PAUSES = Histogram(
+    "notify_gc_pause_seconds",
+    "Seconds the process stood still in a garbage collection, by generation (2 = full).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+)
 
 #: The kinds of ``SESSIONS_ENDED_BY_PROTOCOL``.
 PROTOCOL_KINDS = (
@@ -92,25 +100,39 @@ for _scope in ("http", "socket_event", "socket_connect"):
     RATE_LIMIT_REFUSALS.labels(scope=_scope)
 for _kind in PROTOCOL_KINDS:
     SESSIONS_ENDED_BY_PROTOCOL.labels(kind=_kind)
+for _generation in ("0", "1", "2"):
+    GC_PAUSES.labels(generation=_generation)
 for _code in ("token_missing", "token_invalid", "token_expired", "api_key_invalid"):
     AUTH_REFUSALS.labels(code=_code)
 for _channel in ("own", "broadcast"):
     MESSAGE_QUEUE_RECEIVED.labels(channel=_channel)
 
 
+#: Each labelled series' child, by (metric, label value): ``labels()`` takes a lock and builds a
+#: key on every call, several times per notification. Label values here are few and fixed.
+_children: dict[tuple[int, str], Any] = {}
+
+
+def _series(metric: Any, value: str) -> Any:
+    child = _children.get((id(metric), value))
+    if child is None:
+        child = _children[(id(metric), value)] = metric.labels(value)
+    return child
+
+
 def entry_point() -> str:
     """Where the current work came in: ``socket`` in a Socket.IO event, the blueprint's name
     (``webhook``) in an HTTP request, ``other`` anywhere else (a CLI command)."""
+    if current_event() is not None:
+        return "socket"
     if not has_request_context():
         return "other"
-    if getattr(request, "sid", None) is not None:
-        return "socket"
     return request.blueprint or "http"
 
 
 def notifications_stored(count: int, entry: str) -> None:
     """Called right after ``count`` notifications that came in at ``entry`` were committed."""
-    NOTIFICATIONS_STORED.labels(entry=entry).inc(count)
+    _series(NOTIFICATIONS_STORED, entry).inc(count)
 
 
 def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
@@ -118,7 +140,7 @@ def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
     (``time.perf_counter()``): counts them delivered and observes commit → emit."""
     if not count:
         return
-    NOTIFICATIONS_DELIVERED.labels(entry=entry).inc(count)
+    _series(NOTIFICATIONS_DELIVERED, entry).inc(count)
     latency = time.perf_counter() - committed_at
     for _ in range(count):
         DELIVERY_LATENCY.observe(latency)
@@ -143,7 +165,7 @@ def session_ended_by_protocol(kind: str) -> None:
 
 
 def webhook_responded(status: int) -> None:
-    WEBHOOK_RESPONSES.labels(status=str(status)).inc()
+    _series(WEBHOOK_RESPONSES, str(status)).inc()
 
 
 def message_queue_handled(channel: str, cpu_seconds: float) -> None:
@@ -156,3 +178,7 @@ def sample_presence(tracker: Presence) -> None:
     with no increment or decrement to miss on an odd disconnect path."""
     CONNECTED_SOCKETS.set(tracker.socket_count())
     ONLINE_USERS.set(tracker.user_count())
+
+
+def gc_paused(generation: int, seconds: float) -> None:
+    _series(GC_PAUSES, str(generation)).observe(seconds)

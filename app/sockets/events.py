@@ -1,10 +1,11 @@
-"""Client events: thin adapters from Socket.IO payloads to the service layer, answered by ack."""
+"""Client events: thin adapters from Socket.IO payloads to the service layer, answered by ack.
+
+They run on python-socketio's server with an app context only (``app.sockets.dispatch``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-from flask import request
 
 from app.errors import ApiError, ErrorBody, unexpected_error_body
 from app.extensions import socketio
@@ -12,10 +13,12 @@ from app.observability.logging import logged_event
 from app.services import notifications
 from app.services.rate_limits import socket_limits
 from app.sockets import lifecycle
+from app.sockets.context import current_event
+from app.sockets.dispatch import server_event
 from app.sockets.sessions import current_user
 
 
-@socketio.on("send_notification")
+@server_event("send_notification")
 @logged_event
 def on_send_notification(*args: Any) -> dict[str, Any]:
     """Ack ``{success, notification}``; the sender is the socket's user."""
@@ -26,14 +29,16 @@ def on_send_notification(*args: Any) -> dict[str, Any]:
     return {"success": True, "notification": notification}
 
 
-@socketio.on("mark_read")
+@server_event("mark_read")
 @logged_event
 def on_mark_read(*args: Any) -> dict[str, Any]:
     """Ack ``{success, updated}``; the user's other sockets get ``notification_read``."""
     user = current_user()
     with lifecycle.client_event():
         socket_limits().check_event(user)
-        updated = notifications.mark_read(user, args[0] if args else None, skip_sid=request.sid)  # type: ignore[attr-defined]
+        event = current_event()
+        skip_sid = event.sid if event is not None else None
+        updated = notifications.mark_read(user, args[0] if args else None, skip_sid=skip_sid)
     return {"success": True, "updated": updated}
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import request
-
 from app.errors import Unauthorized
+from app.sockets.context import current_event
 
 _users: dict[str, str] = {}
 
@@ -17,9 +16,15 @@ def release(sid: str) -> str | None:
     return _users.pop(sid, None)
 
 
+def count() -> int:
+    """Sockets of this process with a user."""
+    return len(_users)
+
+
 def current_user() -> str:
     """The user of the socket handling the current event."""
-    user = _users.get(request.sid)  # type: ignore[attr-defined]
+    event = current_event()
+    user = _users.get(event.sid) if event is not None else None
     if user is None:
         raise Unauthorized(message="This socket is not authenticated.")
     return user

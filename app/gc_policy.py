@@ -1,0 +1,190 @@
+"""Garbage collection managed for a long-running socket server: frozen after start-up and after
+connect bursts, every pause measured.
+
+CPython's full (generation 2) collection walks every tracked object. A worker holding 1,000
+sockets has 130k-150k of them, almost all of them long-lived (modules, the app, each socket's
+session, rooms, greenlets), and each full collection paused the worker 65-105 ms idle and
+150-200 ms under load: the whole p99 tail of webhook -> client at 500/s (bench/PROFILE.md).
+``gc.freeze()`` moves every object tracked so far into a permanent generation that collections
+no longer walk, so a later full collection walks only what was made since.
+
+The policy (``FreezePolicy``), checked once a second:
+
+- ``START_DELAY`` seconds after the worker starts serving: one full collection (start-up
+  garbage), then freeze.
+- Whenever there are ``BURST`` sockets more than at the last freeze (during a connect burst
+  too): the young generations collected (a few ms), then freeze, so the new sockets'
+  long-lived objects leave the walked generations as they come, and a full collection during
+  and after the burst walks only what came since.
+- After a mass departure (fewer than half the sockets of the last freeze, the count steady for
+  ``SETTLE`` checks): unfreeze, collect, freeze. Frozen objects are never collected, so the
+  sessions of sockets that left, if they sit in reference cycles, would otherwise stay in memory;
+  so would cyclic garbage frozen with a burst (what the young collection had not yet freed, a
+  small part of it). This is the one long pause, once after most sockets left.
+
+Thresholds (``gc.set_threshold``) stay CPython's (700, 10, 10), stated in ``THRESHOLDS``: a higher
+generation-0 threshold measured no better (bench/PROFILE.md); what the tail needed was fewer
+objects to walk, not fewer walks.
+
+Pauses are timed by a ``gc.callbacks`` hook, which only appends to a deque: it runs inside an
+allocation anywhere in the program, where taking a lock (logging's, prometheus-client's) could
+switch greenlets in the middle of a collection. The one-second check drains it into the
+``notify_gc_pause_seconds`` histogram and logs, at WARNING, each pause over ``GC_PAUSE_LOG_MS``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from app.observability import metrics
+from app.observability.logging import FIELDS
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = (700, 10, 10)
+START_DELAY = 1.0
+CHECK_INTERVAL = 1.0
+#: Sockets more than at the last freeze that make a burst worth freezing.
+BURST = 200
+#: A count that moved by less than this (or 1 %) since the previous check is steady.
+QUIET = 20
+#: Steady checks after a mass departure before the refreeze: sockets still closing would be
+#: frozen again (2,800 closing sockets a second after the count fell: a 570 ms collection
+#: that froze most of them again).
+SETTLE = 5
+
+
+class Pause(NamedTuple):
+    at: float  # time.time() when the collection started
+    generation: int
+    seconds: float
+    collected: int
+
+
+class PauseRecorder:
+    """``gc.callbacks`` hook: the start and length of every collection, kept until drained."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.pauses: deque[Pause] = deque(maxlen=keep)
+        self._started = 0.0
+        self._started_at = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started_at = time.time()
+            self._started = time.perf_counter()
+        else:
+            seconds = time.perf_counter() - self._started
+            self.pauses.append(
+                Pause(self._started_at, info["generation"], seconds, info["collected"])
+            )
+
+    def drain(self) -> list[Pause]:
+        drained = []
+        while self.pauses:
+            drained.append(self.pauses.popleft())
+        return drained
+
+
+class FreezePolicy:
+    """When to freeze: decided from the socket count alone (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.frozen_at: int | None = None  # socket count at the last freeze
+        self.previous = 0
+        self.steady = 0  # checks in a row the count stayed steady
+
+    def decide(self, sockets: int) -> str | None:
+        """``"start"``, ``"freeze"``, ``"refreeze"`` (unfreeze, collect, freeze) or None."""
+        previous, self.previous = self.previous, sockets
+        moving = abs(sockets - previous) >= max(QUIET, previous // 100)
+        self.steady = 0 if moving else self.steady + 1
+        if self.frozen_at is None:
+            self.frozen_at = sockets
+            return "start"
+        if sockets - self.frozen_at >= BURST:
+            # During a burst too: what the new sockets hold leaves the walked generations now,
+            # not after the burst (a 2,000-socket burst otherwise had 150-270 ms full
+            # collections every few seconds while it lasted).
+            self.frozen_at = sockets
+            return "freeze"
+        if self.frozen_at >= BURST and sockets < self.frozen_at // 2 and self.steady >= SETTLE:
+            self.frozen_at = sockets
+            return "refreeze"
+        return None
+
+
+def collect_and_freeze(action: str) -> None:
+    """``start``: collect, freeze. ``freeze``: the young generations only, then freeze (a full
+    collection here would walk every socket of the burst). ``refreeze``: unfreeze, collect,
+    freeze, so what departed sockets left in cycles is freed."""
+    if action == "refreeze":
+        gc.unfreeze()
+    gc.collect(1 if action == "freeze" else 2)
+    gc.freeze()
+
+
+class GcManager:
+    """The recorder, the policy and the loop that runs them; one per serving process."""
+
+    def __init__(
+        self,
+        socket_count: Callable[[], int],
+        sleep: Callable[[float], Any],
+        log_over_ms: float,
+        freeze: bool = True,
+    ) -> None:
+        self.socket_count = socket_count
+        self.sleep = sleep
+        self.log_over = log_over_ms / 1000
+        self.freeze = freeze
+        self.recorder = PauseRecorder()
+        self.policy = FreezePolicy()
+
+    def install(self) -> None:
+        gc.set_threshold(*THRESHOLDS)
+        gc.callbacks.append(self.recorder)
+
+    def run(self) -> None:
+        """The loop (a background task): first check after START_DELAY, then every second."""
+        self.sleep(START_DELAY)
+        while True:
+            try:
+                self.check()
+            except Exception:  # the loop must outlive any one failure
+                log.exception("gc check failed")
+            self.sleep(CHECK_INTERVAL)
+
+    def check(self) -> None:
+        action = self.policy.decide(self.socket_count()) if self.freeze else None
+        if action is not None:
+            collect_and_freeze(action)
+            log.info(
+                "gc: %s at %d sockets, %d objects frozen",
+                action,
+                self.policy.frozen_at,
+                gc.get_freeze_count(),
+            )
+        for pause in self.recorder.drain():
+            metrics.gc_paused(pause.generation, pause.seconds)
+            if self.log_over and pause.seconds >= self.log_over:
+                log.warning(
+                    "gc pause %.1f ms, generation %d, %d collected",
+                    pause.seconds * 1000,
+                    pause.generation,
+                    pause.collected,
+                    extra={
+                        FIELDS: {
+                            "type": "gc_pause",
+                            "started": round(pause.at, 4),
+                            "generation": pause.generation,
+                            "duration_ms": round(pause.seconds * 1000, 2),
+                            "collected": pause.collected,
+                        }
+                    },
+                )
