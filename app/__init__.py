@@ -9,8 +9,7 @@ from flask import Flask, Response
 from flask_migrate import upgrade
 from gevent import monkey
 
-# Importing ``sockets`` registers the handlers with ``@socketio.on`` before init_app binds them.
-from app import message_queue, sockets, web  # noqa: F401
+from app import message_queue, web  # noqa: F401
 from app.api import BLUEPRINTS
 from app.api.limits import WEBHOOK_PATH, init_http_limits
 from app.cli import register_cli
@@ -30,7 +29,9 @@ from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
 from app.services.revocations import init_revocations
-from app.sockets import dispatch
+
+# Importing the handler modules registers them with ``@socketio.on`` before init_app binds them.
+from app.sockets import connection, dispatch, events, live  # noqa: F401
 from app.sockets.control import init_control
 from app.sockets.handshakes import install_handshake_guard
 from app.sockets.live import init_live_sessions

@@ -1,7 +1,6 @@
-"""Socket.IO handlers, registered on import: connection life cycle, client events, live sessions."""
+"""Socket.IO: the handlers (``connection``, ``events``, ``live``, registered when the factory
+imports them), their dispatch, sessions and the process life cycle.
 
-from __future__ import annotations
-
-from app.sockets import connection, events, live
-
-__all__ = ["connection", "events", "live"]
+Importing the package imports none of them, so that a module below it (``context``) can be
+imported from anywhere without pulling in the handlers and everything they use.
+"""
