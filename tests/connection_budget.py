@@ -12,8 +12,10 @@ Over the budget the run fails.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import pymysql
 import pytest
@@ -78,6 +80,19 @@ class Sampler:
             f"counts every client of the server)\nheaviest tests: "
             + ", ".join(f"{test} {count}" for test, count in heaviest)
         )
+
+
+def redis_connections(pids: set[int], redis_url: str) -> int:
+    """Established TCP connections of the processes ``pids`` to the Redis at ``redis_url``
+    (``ss -tnp``)."""
+    location = urlsplit(redis_url)
+    listing = subprocess.run(
+        ["ss", "-tnpH", "state", "established", "dst", f"{location.hostname}:{location.port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sum(1 for line in listing.splitlines() if any(f"pid={pid}," in line for pid in pids))
 
 
 _sampler: Sampler | None = None

@@ -24,6 +24,7 @@ from app import MIGRATIONS, create_app
 from app.extensions import db
 from app.patches.socketio_redis import CONNECTIONS as MESSAGE_QUEUE_CONNECTIONS
 from tests.conftest import API_KEY, MARIADB, REDIS_URL, RUN_ID, mariadb_admin, mariadb_url
+from tests.connection_budget import redis_connections
 from tests.e2e.clients import Listener
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
@@ -60,61 +61,74 @@ def sample_connections(database: str, stop: threading.Event, peaks: list[int]) -
         connection.close()
 
 
-def test_a_process_never_holds_more_than_db_pool_limit_connections_under_mixed_load(
-    own_database: str, start_server: Callable[..., object], token: Callable[..., str]
-) -> None:
-    server = start_server(DATABASE_URL=mariadb_url(own_database), DB_POOL_LIMIT=str(POOL_LIMIT))
-    url = server.url  # type: ignore[attr-defined]
-    answers: Counter[str] = Counter()
-    samples: list[int] = []
-    stop = threading.Event()
-    deadline = time.monotonic() + LOAD_SECONDS
+class MixedLoad:
+    """Webhook senders, inbox readers and reconnecting sockets against one server for
+    ``LOAD_SECONDS``; every answer counted by kind (``webhook 201``, ``connect ok``, ...)."""
 
-    def send(n: int) -> None:
+    def __init__(self, url: str, token: Callable[..., str], recipients: list[str]) -> None:
+        self.url, self.token, self.recipients = url, token, recipients
+        self.answers: Counter[str] = Counter()
+        self.deadline = time.monotonic() + LOAD_SECONDS
+
+    def send(self, n: int) -> None:
         session = requests.Session()
-        while time.monotonic() < deadline:
+        while time.monotonic() < self.deadline:
             try:
                 response = session.post(
-                    f"{url}/webhook/notify",
-                    json={"recipientId": f"budget-{n % 5}", "message": "m"},
+                    f"{self.url}/webhook/notify",
+                    json={"recipientId": self.recipients[n % len(self.recipients)], "message": "m"},
                     headers={"X-API-Key": API_KEY},
                     timeout=5,
                 )
-                answers[f"webhook {response.status_code}"] += 1
+                self.answers[f"webhook {response.status_code}"] += 1
             except requests.RequestException as error:
-                answers[f"webhook {type(error).__name__}"] += 1
+                self.answers[f"webhook {type(error).__name__}"] += 1
 
-    def read(n: int) -> None:
+    def read(self, n: int) -> None:
         session = requests.Session()
-        headers = {"Authorization": f"Bearer {token(f'budget-{n}')}"}
-        while time.monotonic() < deadline:
+        headers = {"Authorization": f"Bearer {self.token(self.recipients[n])}"}
+        while time.monotonic() < self.deadline:
             try:
-                response = session.get(f"{url}/api/notifications", headers=headers, timeout=5)
-                answers[f"inbox {response.status_code}"] += 1
+                response = session.get(f"{self.url}/api/notifications", headers=headers, timeout=5)
+                self.answers[f"inbox {response.status_code}"] += 1
             except requests.RequestException as error:
-                answers[f"inbox {type(error).__name__}"] += 1
+                self.answers[f"inbox {type(error).__name__}"] += 1
 
-    def reconnect(n: int) -> None:
-        while time.monotonic() < deadline:
+    def reconnect(self, n: int) -> None:
+        while time.monotonic() < self.deadline:
             try:
-                listener = Listener(url, token(f"budget-{n}"), 0)  # replays: read + record
-                listener.disconnect()  # two connection-log rows
-                answers["connect ok"] += 1
+                # A replay (read + record), presence, and two connection-log rows.
+                Listener(self.url, self.token(self.recipients[n]), 0).disconnect()
+                self.answers["connect ok"] += 1
             except Exception as error:  # noqa: BLE001 - counted, and the test fails on it
-                answers[f"connect {type(error).__name__}"] += 1
+                self.answers[f"connect {type(error).__name__}"] += 1
 
+    def start(self, senders: int, readers: int, reconnecting: int) -> list[threading.Thread]:
+        workers = [threading.Thread(target=self.send, args=(n,)) for n in range(senders)]
+        workers += [threading.Thread(target=self.read, args=(n,)) for n in range(readers)]
+        workers += [threading.Thread(target=self.reconnect, args=(n,)) for n in range(reconnecting)]
+        for worker in workers:
+            worker.start()
+        return workers
+
+
+def test_a_process_never_holds_more_than_db_pool_limit_connections_under_mixed_load(
+    own_database: str, start_server: Callable[..., object], token: Callable[..., str]
+) -> None:
+    server: Any = start_server(
+        DATABASE_URL=mariadb_url(own_database), DB_POOL_LIMIT=str(POOL_LIMIT)
+    )
+    load = MixedLoad(server.url, token, [f"budget-{n}" for n in range(5)])
+    samples: list[int] = []
+    stop = threading.Event()
     sampler = threading.Thread(target=sample_connections, args=(own_database, stop, samples))
     sampler.start()
-    workers = [threading.Thread(target=send, args=(n,)) for n in range(12)]
-    workers += [threading.Thread(target=read, args=(n,)) for n in range(3)]
-    workers += [threading.Thread(target=reconnect, args=(n,)) for n in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
+    for worker in load.start(senders=12, readers=3, reconnecting=3):
         worker.join(LOAD_SECONDS + 30)
     stop.set()
     sampler.join(5)
 
+    answers = load.answers
     print(f"answers {dict(answers)}; connections sampled {len(samples)}, peak {max(samples)}")
     assert set(answers) == {"webhook 201", "inbox 200", "connect ok"}, answers
     assert answers["webhook 201"] > 100 and answers["connect ok"] > 3, answers
@@ -124,17 +138,6 @@ def test_a_process_never_holds_more_than_db_pool_limit_connections_under_mixed_l
 #: Redis connections a process holds besides ``REDIS_POOL_LIMIT``: the message queue's
 #: (``app/patches/socketio_redis.py``: CONNECTIONS) and the control channel's listener.
 REDIS_EXTRA = MESSAGE_QUEUE_CONNECTIONS + 1
-
-
-def redis_connections(pids: set[int], port: int) -> int:
-    """Established TCP connections of ``pids`` to the Redis port (``ss -tnp``)."""
-    listing = subprocess.run(
-        ["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{port}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sum(1 for line in listing.splitlines() if any(f"pid={pid}," in line for pid in pids))
 
 
 def test_a_process_holds_at_most_redis_pool_limit_plus_its_message_queue_and_control_connections(
@@ -147,47 +150,18 @@ def test_a_process_holds_at_most_redis_pool_limit_plus_its_message_queue_and_con
         ["pgrep", "-P", str(arbiter)], capture_output=True, text=True, check=False
     ).stdout
     pids = {arbiter, *(int(pid) for pid in children.split())}
-    port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
-    answers: Counter[str] = Counter()
-    samples: list[int] = []
-    deadline = time.monotonic() + LOAD_SECONDS
     users = [f"redis-budget-{n}" for n in range(4)]
     online = [Listener(server.url, token(user)) for user in users]  # pushes are published
-
-    def send(n: int) -> None:
-        session = requests.Session()
-        while time.monotonic() < deadline:
-            try:
-                response = session.post(
-                    f"{server.url}/webhook/notify",
-                    json={"recipientId": users[n % len(users)], "message": "m"},
-                    headers={"X-API-Key": API_KEY},
-                    timeout=5,
-                )
-                answers[f"webhook {response.status_code}"] += 1
-            except requests.RequestException as error:
-                answers[f"webhook {type(error).__name__}"] += 1
-
-    def reconnect(n: int) -> None:
-        while time.monotonic() < deadline:
-            try:
-                Listener(server.url, token(f"redis-budget-c{n}")).disconnect()  # presence
-                answers["connect ok"] += 1
-            except Exception as error:  # noqa: BLE001 - counted, and the test fails on it
-                answers[f"connect {type(error).__name__}"] += 1
-
-    workers = [threading.Thread(target=send, args=(n,)) for n in range(12)]
-    workers += [threading.Thread(target=reconnect, args=(n,)) for n in range(4)]
-    for worker in workers:
-        worker.start()
+    load = MixedLoad(server.url, token, users)
+    samples: list[int] = []
+    workers = load.start(senders=12, readers=0, reconnecting=4)
     while any(worker.is_alive() for worker in workers):
-        samples.append(redis_connections(pids, port))
+        samples.append(redis_connections(pids, REDIS_URL))
         time.sleep(0.05)
-    for worker in workers:
-        worker.join()
     for listener in online:
         listener.disconnect()
 
+    answers = load.answers
     print(f"answers {dict(answers)}; Redis connections sampled {len(samples)}, peak {max(samples)}")
     assert set(answers) == {"webhook 201", "connect ok"}, answers
     assert answers["webhook 201"] > 100, answers

@@ -5,7 +5,6 @@ instead of opening a connection each (python-socketio's ``Redis.from_url`` pool 
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,19 +14,13 @@ import pytest
 from app.message_queue import build
 from app.patches.socketio_redis import CONNECTIONS
 from tests.conftest import REDIS_URL
+from tests.connection_budget import redis_connections
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 
 
 def own_redis_connections() -> int:
-    port = REDIS_URL.rsplit(":", 1)[1].split("/")[0]
-    listing = subprocess.run(
-        ["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{port}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sum(f"pid={os.getpid()}," in line for line in listing.splitlines())
+    return redis_connections({os.getpid()}, REDIS_URL)
 
 
 def test_a_burst_of_publishers_shares_the_message_queues_bounded_pool(
