@@ -1,17 +1,21 @@
 """A real Redis Cluster of the tests: 3 masters and 3 replicas of Debian's ``redis-server`` on
 loopback, made with ``redis-cli --cluster create``, torn down at the end of the session.
 
-Ports ``TEST_REDIS_CLUSTER_PORT`` .. +5 (default 22701-22706) and their cluster bus ports +10
-(22711-22716). ``cluster-node-timeout`` is 2 s, so a killed master's replica takes over within
-a few seconds. No persistence; each node's ``nodes.conf`` is kept in its directory, so a killed
-node started again rejoins the cluster (as a replica of whoever took its place).
+Ports ``TEST_REDIS_CLUSTER_PORT`` .. +5 and their cluster bus ports +10; without that variable
+a free run of them is picked at random below the ephemeral range, so two suites on one machine
+each get a cluster of their own. ``cluster-node-timeout`` is 2 s, so a killed master's replica
+takes over within a few seconds. No persistence; each node's ``nodes.conf`` is kept in its
+directory, so a killed node started again rejoins the cluster (as a replica of whoever took its
+place).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,16 +25,16 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-BASE_PORT = int(os.environ.get("TEST_REDIS_CLUSTER_PORT", "22701"))
+BASE_PORT = int(os.environ.get("TEST_REDIS_CLUSTER_PORT", "0"))  # 0: a free run, at random
 BUS_OFFSET = 10
 NODES = 6
 START_DEADLINE = 60.0
 
 
 class RedisClusterProcesses:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, base_port: int) -> None:
         self.directory = directory
-        self.ports = [BASE_PORT + i for i in range(NODES)]
+        self.ports = [base_port + i for i in range(NODES)]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
 
@@ -114,6 +118,22 @@ class RedisClusterProcesses:
                 proc.wait(10)
 
 
+def free_base_port() -> int:
+    """A base port whose node and bus ports (base .. +5, base+10 .. +15) are all free now."""
+    for _ in range(50):
+        base = random.randrange(20000, 30000, 20)  # noqa: S311 - not for security
+        try:
+            for port in [base + i for i in range(NODES)] + [
+                base + BUS_OFFSET + i for i in range(NODES)
+            ]:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free run of ports for the Redis Cluster")
+
+
 def node(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, decode_responses=True)
 
@@ -138,10 +158,21 @@ def wait_for(predicate: object, deadline: float) -> None:
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
-    """The session's Redis Cluster, started on first use (a couple of seconds)."""
-    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    """The session's Redis Cluster, started on first use (a couple of seconds). Ports taken by
+    someone else between the probe and the start mean another try on other ports."""
+    for attempt in range(1, 4):
+        cluster = RedisClusterProcesses(
+            tmp_path_factory.mktemp("redis-cluster"), BASE_PORT or free_base_port()
+        )
+        try:
+            cluster.start()
+        except (TimeoutError, RuntimeError):
+            cluster.stop()
+            if BASE_PORT or attempt == 3:
+                raise
+            continue
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+        return
