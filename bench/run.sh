@@ -19,7 +19,7 @@ WORK="${BENCH_WORK:-/tmp/notify-bench}"
 OUT="$WORK/out"
 DB_HOST=127.0.0.1
 # Ports and names are overridable, so that two checkouts can run the benchmark side by side.
-OURS_PORT="${OURS_PORT:-3300}"
+OURS_PORT="${OURS_PORT:-3310}"  # +5..7 floors, +10..17 scale: clear of MariaDB's 3306
 PEER_PORT="${PEER_PORT:-3400}"
 BENCH_DB="${BENCH_DB:-notify_bench}"
 BENCH_PREFIX="${BENCH_PREFIX:-notifybench}"
