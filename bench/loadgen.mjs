@@ -10,6 +10,7 @@
 //            scale (--urls u1,...,uN with --pids in the same order)
 // Prints one JSON object (the measurements) on stdout; progress goes to stderr.
 
+import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -541,9 +542,24 @@ async function scenarioScale() {
   const userIndex = ids.map((id) => all.indexOf(id));
   await sleep(1500);
   try {
+    // What the processes cost with their sockets connected and nothing sent (timers, pings,
+    // heartbeats): reported beside the figure, never subtracted from it.
+    const idleSeconds = Number(opt.idle ?? 5);
+    const idleBefore = PIDS.map((pid) => cpuSeconds([pid]));
+    const idleStart = now();
+    await sleep(1000 * idleSeconds);
+    const idleElapsed = (now() - idleStart) / 1000;
+    const idleCpu = PIDS.map((pid, i) => cpuSeconds([pid]) - idleBefore[i]);
     resetCounters();
-    const cpuBefore = PIDS.map((pid) => cpuSeconds([pid]));
+    // The /metrics reads come before and after the CPU window, so they are not counted in it.
     const listenerBefore = await Promise.all(urls.map(listenerMetrics));
+    const cpuBefore = PIDS.map((pid) => cpuSeconds([pid]));
+    // --pyspy <py-spy> --pyspy-out <prefix>: each process sampled over the sending window.
+    const spies = opt.pyspy
+      ? PIDS.map((pid) =>
+          spawn(opt.pyspy, ["record", "--pid", String(pid), "--duration", String(seconds), "--rate", "100",
+            "--nonblocking", "--format", "raw", "--output", `${opt["pyspy-out"]}-${pid}.txt`], { stdio: "ignore" }))
+      : [];
     const total = rate * seconds;
     const start = now();
     const pending = [];
@@ -562,6 +578,7 @@ async function scenarioScale() {
     const lost = await drain(1, 5000);
     const elapsed = (now() - start) / 1000;
     const cpuAfter = PIDS.map((pid) => cpuSeconds([pid]));
+    await Promise.all(spies.map((spy) => new Promise((resolve) => (spy.exitCode !== null ? resolve() : spy.once("exit", resolve)))));
     const listenerAfter = await Promise.all(urls.map(listenerMetrics));
     const delivered = [...acked].filter((seq) => (receipts.get(seq) || 0) > 0).length;
     const processes = urls.map((url, i) => {
@@ -569,6 +586,7 @@ async function scenarioScale() {
       const listener = listenerAfter[i].cpu - listenerBefore[i].cpu;
       return {
         cpuMs: round(1000 * cpu, 0),
+        idleCpuMsPerSecond: idleElapsed > 0 ? round((1000 * idleCpu[i]) / idleElapsed, 1) : null,
         listenerCpuMs: round(1000 * listener, 0),
         listenerShare: cpu > 0 ? round(listener / cpu, 3) : null,
         received: {
@@ -590,6 +608,7 @@ async function scenarioScale() {
       seconds: round(elapsed, 1),
       summedCpuMs: round(1000 * summed, 0),
       cpuMsPerDelivered: delivered ? round((1000 * summed) / delivered, 3) : null,
+      idleCpuMsPerSecond: idleElapsed > 0 ? round((1000 * idleCpu.reduce((a, b) => a + b, 0)) / idleElapsed, 1) : null,
       maxListenerShare: Math.max(...processes.map((p) => p.listenerShare || 0)),
       perProcess: processes,
     };

@@ -114,8 +114,14 @@ run_scale() { # base port: for routed and broadcast, 1..8 processes, each its ow
         arbiters+=("$ARBITER_PID") pids+=("$SERVER_PID") urls+=("http://127.0.0.1:$(($1 + 10 + i))")
       done
       sleep 2
+      local spy=()
+      # PROFILE=scale: py-spy samples every process over the sending window (a diagnosis: the
+      # samplers take CPU of their own on the same cores, so the figures of such a run are not kept)
+      [[ " ${PROFILE:-} " == *" scale "* ]] &&
+        spy=(--pyspy "$ROOT/.venv/bin/py-spy" --pyspy-out "$OUT/ours-scale-$mode-$n.pyspy")
       loadgen "scale-$mode-$n" scale "${urls[0]}" "$(IFS=,; echo "${pids[*]}")" \
-        --urls "$(IFS=,; echo "${urls[*]}")" --rate "$SCALE_RATE" --seconds "$SCALE_SECONDS" ${SCALE_ARGS:-}
+        --urls "$(IFS=,; echo "${urls[*]}")" --rate "$SCALE_RATE" --seconds "$SCALE_SECONDS" \
+        "${spy[@]}" ${SCALE_ARGS:-}
       for pid in "${arbiters[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
       for pid in "${arbiters[@]}"; do
         for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
