@@ -3,10 +3,13 @@
 Each socket's token times are kept in a registry per process (a small slotted object per
 socket, no greenlet and no timer per socket): ``token_expiring`` is due ``SESSION_REFRESH_WINDOW``
 seconds before ``exp`` (at once if less is left), the end at ``exp + JWT_LEEWAY``. One sweeper
-per process (a background task, running while the process holds sockets) wakes every
-``RESOLUTION`` seconds and pops what is due from a heap, so a deadline is kept within
+per process (a background task, running while the process holds sockets) sleeps until the
+first deadline of its heap or its next revocation re-read is due, whichever comes first, and
+pops what is due; rounds are at least ``RESOLUTION`` seconds apart, so a deadline is kept within
 ``RESOLUTION`` plus the time to end the socket, on websocket and long-polling alike, and
-nothing is checked per client event.
+nothing is checked per client event. A deadline pushed earlier than the planned wake wakes it.
+With tokens that last hours a process so wakes once per ``REFRESH_SECONDS``, not four times a
+second (an idle process's wake-ups count in the summed CPU of many processes).
 
 Ending a socket: it is taken offline in presence first (so what is sent to its user from then
 on waits as ``pending``, unless another socket of theirs is online), then gets ``session_ended
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -44,7 +48,7 @@ from app.sockets.sessions import current_user
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "notify.live_sessions"
-#: Seconds between the sweeper's rounds: how late, at most, a deadline is noticed.
+#: Least seconds between the sweeper's rounds: how late, at most, a deadline is noticed.
 RESOLUTION = 0.25
 #: Skipped heap entries tolerated before the heap is rebuilt (and only when they are the most).
 COMPACT_AFTER = 1024
@@ -95,6 +99,9 @@ class LiveSessions:
         self._lock = threading.Lock()
         self._sweeping = False
         self._next_refresh = 0.0
+        #: When the sweeper plans its next round; a deadline pushed earlier sets ``_wake``.
+        self._wake_at = math.inf
+        self._wake = threading.Event()
         #: Sockets being ended now: a second end (expiry and revocation together) is a no-op.
         self._closing: set[str] = set()
 
@@ -150,8 +157,14 @@ class LiveSessions:
             return
         session.end_at = session.expires_at + self.leeway
         session.warn_at = min(max(now, session.expires_at - self.window), session.end_at)
-        heapq.heappush(self._heap, (session.warn_at, sid))
-        heapq.heappush(self._heap, (session.end_at, sid))
+        self._push(session.warn_at, sid)
+        self._push(session.end_at, sid)
+
+    def _push(self, when: float, sid: str) -> None:
+        """A deadline into the heap (lock held); wakes the sweeper if it planned to sleep past it."""
+        heapq.heappush(self._heap, (when, sid))
+        if when < self._wake_at:
+            self._wake.set()
 
     def _due(self, now: float) -> tuple[list[tuple[str, Session]], list[str]]:
         """Pop what is due: sockets to warn and sockets to end."""
@@ -181,7 +194,7 @@ class LiveSessions:
         with self._lock:
             if self._sessions.get(sid) is session and not session.ending:
                 session.warn_at = when
-                heapq.heappush(self._heap, (when, sid))
+                self._push(when, sid)
 
     def _compact(self) -> None:
         self._heap = [
@@ -196,15 +209,24 @@ class LiveSessions:
     # The sweeper
 
     def _sweep(self) -> None:
-        """Until the process holds no socket: warn, end, and re-read revocations."""
+        """Until the process holds no socket: warn, end, and re-read revocations, each round
+        when the first of them is due (see the module doc)."""
+        last = time.time()
         while True:
-            socketio.sleep(RESOLUTION)
             with self._lock:
                 if not self._sessions:
                     self._sweeping = False
+                    self._wake_at = math.inf
                     return
+                first = self._heap[0][0] if self._heap else math.inf
+                self._wake_at = max(min(first, self._next_refresh), last + RESOLUTION)
+                self._wake.clear()
+            delay = self._wake_at - time.time()
+            if delay > 0 and self._wake.wait(delay):
+                continue  # an earlier deadline was pushed: plan again
+            last = time.time()
             try:
-                self._sweep_once(time.time())
+                self._sweep_once(last)
             except Exception:  # the loop must outlive any one failure, or no socket ever ends
                 log.exception("live sessions sweep failed")
 

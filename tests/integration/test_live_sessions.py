@@ -348,3 +348,30 @@ def test_with_the_revocations_unreadable_the_inbox_answers_503_not_an_error(
     assert response.status_code == 503
     assert response.get_json()["code"] == "service_unavailable"
     assert not [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+
+
+# The sweeper's wake-ups
+
+
+def test_the_sweeper_sleeps_until_a_deadline_or_a_reread_is_due(
+    quick: Flask, open_socket: OpenSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sockets whose tokens last an hour: one round per revocation re-read, not one per
+    RESOLUTION; a token that expires soon, tracked meanwhile, wakes the sleeping sweeper."""
+    rounds: list[float] = []
+    original = live.LiveSessions._sweep_once
+
+    def counted(self: live.LiveSessions, now: float) -> None:
+        rounds.append(now)
+        original(self, now)
+
+    monkeypatch.setattr(live.LiveSessions, "_sweep_once", counted)
+    monkeypatch.setattr(revocations, "REFRESH_SECONDS", 3.0)
+    open_socket(quick, None, token=token_for("alice", exp=int(time.time()) + 3600))
+    time.sleep(2.0)
+    assert len(rounds) == 1, rounds  # the first round at once, the next at the re-read (3 s)
+    exp = int(time.time()) + 1
+    bob = open_socket(quick, None, token=token_for("bob", exp=exp))
+    ended_at = wait_until_ended(bob, exp + SLACK)
+    assert exp <= ended_at <= exp + SLACK
+    assert rounds[1] < rounds[0] + 3.0  # woken before the re-read was due
