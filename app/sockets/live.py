@@ -161,7 +161,7 @@ class LiveSessions:
         self._push(session.end_at, sid)
 
     def _push(self, when: float, sid: str) -> None:
-        """A deadline into the heap (lock held); wakes the sweeper if it planned to sleep past it."""
+        """A deadline into the heap (lock held); wakes the sweeper if it planned to sleep past."""
         heapq.heappush(self._heap, (when, sid))
         if when < self._wake_at:
             self._wake.set()
