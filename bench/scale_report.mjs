@@ -48,6 +48,9 @@ export function scaleSection(dir = process.env.BENCH_OUT) {
   const b8 = load(dir, "broadcast", counts[counts.length - 1]);
   const bratio = b1 && b8 ? b8.cpuMsPerDelivered / b1.cpuMsPerDelivered : null;
   const sample = first || b1;
+  const idle = ["routed", "broadcast"].map(
+    (mode) => `${mode} ${counts.map((n) => `${n}: ${load(dir, mode, n)?.idleCpuMsPerSecond ?? "–"}`).join(", ")}`,
+  );
   return `${HEADING}
 
 Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC with
@@ -59,11 +62,16 @@ fresh, once routed (\`ROUTED_DELIVERY=1\`, the default) and once broadcast (\`RO
 every push to every process, as before routing), in the same run. CPU is the processes' own
 (\`/proc/<pid>/stat\`, user + system) over the sending and the drain; the listener's share is
 the CPU its message-queue listener spent handling what it received
-(\`notify_message_queue_listener_cpu_seconds_total\` over the process's CPU).
+(\`notify_message_queue_listener_cpu_seconds_total\` over the process's CPU). The /metrics reads
+that take those counters come before and after the CPU window, and the window closes before
+the sockets' first Engine.IO ping (25 s after they connected).
 
 | processes | routed: summed server CPU ms per delivered | routed: highest listener share | routed: delivered | broadcast: summed server CPU ms per delivered | broadcast: highest listener share | broadcast: delivered |
 |---|---|---|---|---|---|---|
 ${rows.join("\n")}
+
+Idle, the 5 s before the sends (sockets connected, nothing sent), summed server CPU in ms per
+second (reported, not subtracted): ${idle.join("; ")}.
 
 **Bound: summed CPU per delivered notification at ${counts[counts.length - 1]} processes within ${BOUND}× of 1 process, routed:
 ${ratio ? `${ratio.toFixed(2)}× — ${ratio <= BOUND ? "met" : "NOT met"}` : "not measured"}** (broadcast: ${bratio ? `${bratio.toFixed(2)}×` : "–"}).
