@@ -10,15 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.services.validation import RECIPIENT_RULE
-from tests.conftest import API_KEY, NOTIFICATION_KEYS, webhook
-from tests.integration import test_sockets
-from tests.integration.test_sockets import SocketClient, send
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, SocketClient, webhook
+from tests.integration.test_sockets import send
 from tests.integration.test_webhook import assert_error
 
 pytestmark = pytest.mark.integration
-# test_sockets' Socket.IO fixtures: they wait for the sockets' log rows before the cleanup.
-open_socket = test_sockets.open_socket
-connect = test_sockets.connect
 Rows = Callable[[str], list[dict[str, Any]]]
 
 
