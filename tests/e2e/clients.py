@@ -1,10 +1,9 @@
-"""Clients of the real servers: a recording Socket.IO client, the webhook, polling helpers."""
+"""Clients of the real servers: a recording Socket.IO client and the webhook."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -81,14 +80,3 @@ def post_webhook(
     body = {"recipientId": recipient, "message": message, **fields}
     headers = {"X-API-Key": API_KEY, "Connection": "close"}
     return requests.post(f"{server.url}/webhook/notify", json=body, headers=headers, timeout=10)
-
-
-def wait_until(predicate: Callable[[], Any], deadline: float, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned) or ``deadline`` s pass
-    (returns the last falsy answer)."""
-    end = time.monotonic() + deadline
-    while True:
-        answer = predicate()
-        if answer or time.monotonic() >= end:
-            return answer
-        time.sleep(interval)

@@ -20,9 +20,9 @@ import redis
 import requests
 
 from app.services.delivery import user_room
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
+from tests.e2e.clients import Listener, post_webhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 

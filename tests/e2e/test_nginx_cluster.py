@@ -39,9 +39,9 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import API_KEY, JWT_SECRET
+from tests.conftest import API_KEY, JWT_SECRET, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import CONNECT_TIMEOUT, Listener, wait_until
+from tests.e2e.clients import CONNECT_TIMEOUT, Listener
 from tests.e2e.test_js_client import needs_node, node_modules, run_suite  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]

@@ -14,8 +14,9 @@ import pytest
 from redis.cluster import RedisCluster
 
 from app.services.delivery import user_room
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
+from tests.e2e.clients import Listener, post_webhook
 from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
     EMITTER,

@@ -20,9 +20,9 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
+from tests.e2e.clients import Listener, post_webhook
 from tests.e2e.test_cluster import Sender, created, new_user, presence_members
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]

@@ -26,9 +26,9 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, wait_until
+from tests.e2e.clients import Listener
 
 #: Lines printed at the end of the run by ``pytest_terminal_summary`` (tests/faults/conftest.py).
 REPORT: list[str] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from tests.e2e.clients import wait_until
+from tests.conftest import wait_until
 from tests.faults.conftest import FAST, StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, WebhookLoad
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad, post
 from tests.faults.proxy import TcpProxy

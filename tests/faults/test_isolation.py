@@ -16,7 +16,8 @@ from typing import Any
 
 import requests
 
-from tests.e2e.clients import Listener, wait_until
+from tests.conftest import wait_until
+from tests.e2e.clients import Listener
 from tests.faults.conftest import StartServer
 from tests.faults.load import Fleet, post
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 import websocket
 
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer
 from tests.faults.load import post
 from tests.faults.raw import ACCEPTED, closed_by_server, engineio_socket, handshake

@@ -20,8 +20,8 @@ import pytest
 import requests
 from redis.cluster import RedisCluster
 
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_routing import process_of
 from tests.faults.conftest import StartServer, newest_id

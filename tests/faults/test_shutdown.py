@@ -19,9 +19,8 @@ from typing import Any
 
 import redis
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad
 

@@ -19,9 +19,8 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, rss_mb, worker_pid
 from tests.faults.load import REPORT, Fleet, post
 from tests.faults.raw import never_reading
