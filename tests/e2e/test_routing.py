@@ -8,7 +8,6 @@ What goes over Redis is watched with a pattern subscription on the test's channe
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import API_KEY, wait_until
 from tests.e2e import servers
 from tests.e2e.clients import Listener, post_webhook
-from tests.e2e.test_cluster import Sender, created, new_user, presence_members
+from tests.e2e.test_cluster import (
+    connect_race,
+    created,
+    new_user,
+    presence_members,
+    reconnect_race,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 
@@ -201,35 +206,17 @@ def moving_race(
 ) -> None:
     """``test_cluster``'s connect race with the recipient's socket moving between two
     processes each round, and webhooks sent to a third or to one of them."""
-    user = new_user("mover")
-    sender = Sender(sender_server, user)
-    seen: set[int] = set()
-    rounds, deadline = 0, time.monotonic() + 20
-    try:
-        while rounds < 120 and time.monotonic() < deadline:
-            rounds += 1
-            sender.resume()
-            time.sleep(random.uniform(0, 0.015))
-            last_id = max(seen) if seen and rounds % 2 else None
-            listener = listen(targets[rounds % 2], user, last_id=last_id)
-            time.sleep(random.uniform(0, 0.015))
-            sender.pause()
-            missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
-            assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
-            seen |= listener.ids()
-            listener.disconnect()
-            assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
-    finally:
-        sender.stop()
-    assert sender.errors == []
-    assert rounds >= 30, f"only {rounds} rounds in the time allowed"
-    assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
-    assert seen >= set(sender.acked)
-    assert wait_until(
-        lambda: all(
-            r["status"] == "delivered" for r in rows("notifications") if r["recipient_id"] == user
-        ),
-        5,
+    connect_race(
+        sender_server,
+        targets,
+        listen,
+        rows,
+        redis_db,
+        prefix,
+        user=new_user("mover"),
+        most_rounds=120,
+        seconds=20,
+        least_rounds=30,
     )
 
 
@@ -241,36 +228,15 @@ def test_no_notification_is_lost_while_its_recipient_moves_between_processes(
 
 
 def test_a_socket_hopping_between_processes_with_last_id_loses_nothing(
-    start_server: StartServer, listen: Listen, rows: Rows
+    start_server: StartServer, listen: Listen
 ) -> None:
     """Webhooks never pause; the client connects to one process, then the other, over and
     over, each time with ``lastId`` of the newest id it has seen; a last connection collects
     the rest."""
     first, second = start_server(), start_server()
-    user = new_user("hopper")
-    sender = Sender(first, user)
-    listeners: list[Listener] = []
-
-    def seen() -> set[int]:
-        return set().union(*(listener.ids() for listener in listeners))
-
-    sender.resume()
-    deadline = time.monotonic() + 10
-    try:
-        while len(listeners) < 80 and time.monotonic() < deadline:
-            target = (first, second)[len(listeners) % 2]
-            listeners.append(listen(target, user, last_id=max(seen(), default=None)))
-            time.sleep(random.uniform(0, 0.03))
-            listeners[-1].disconnect()
-    finally:
-        sender.stop()
-    final = listen(second, user, last_id=max(seen(), default=None))
-    listeners.append(final)
-    missing = final.wait_for(set(sender.acked) - seen(), timeout=5)
-
-    assert sender.errors == []
-    assert len(sender.acked) >= len(listeners), "the sender hardly overlapped the connections"
-    assert not missing, f"acknowledged but never received: {sorted(missing)}"
+    reconnect_race(
+        first, (first, second), listen, user=new_user("hopper"), most_listeners=80, seconds=10
+    )
 
 
 # A rolling deploy: one process routes, one does not yet. ----------------------------------
