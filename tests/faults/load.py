@@ -114,6 +114,29 @@ def post(url: str, recipient: str, message: str, timeout: float = 10) -> request
     )
 
 
+def post_acked(ledger: Ledger, url: str, recipient: str) -> dict[str, Any]:
+    """One webhook to ``url`` for ``recipient``, answered 201 and acknowledged in ``ledger``;
+    its notification."""
+    answer = post(url, recipient, ledger.message())
+    assert answer.status_code == 201, answer.text
+    notification: dict[str, Any] = answer.json()["notification"]
+    ledger.ack(notification["message"], notification["id"])
+    return notification
+
+
+def health(server: servers.Server, timeout: float = 5) -> tuple[int, dict[str, Any]]:
+    """GET /health of ``server``: its status code and body."""
+    response = requests.get(
+        f"{server.url}/health", headers={"Connection": "close"}, timeout=timeout
+    )
+    return response.status_code, response.json()
+
+
+def health_is(status: int, *targets: servers.Server, timeout: float = 5) -> bool:
+    """True when each of ``targets`` answers GET /health with ``status``."""
+    return all(health(target, timeout)[0] == status for target in targets)
+
+
 class WebhookLoad:
     """``threads`` senders posting webhooks round-robin over ``users`` and the live servers.
 
@@ -229,6 +252,15 @@ class Fleet:
         for sessions in self.sessions.values():
             for listener in sessions:
                 listener.disconnect()
+
+
+def pushed_across(ledger: Ledger, fleet: Fleet, server: servers.Server, user: str) -> bool:
+    """A webhook to ``server`` for ``user`` (acknowledged in ``ledger``) was delivered live and
+    reached ``user``'s socket in ``fleet`` within a second."""
+    notification = post_acked(ledger, server.url, user)
+    return notification["status"] == "delivered" and not fleet.current(user).wait_for(
+        [notification["id"]], 1
+    )
 
 
 class SocketLoad:

@@ -21,9 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.conftest import wait_until
-from tests.e2e import servers
 from tests.faults.conftest import StartServer, newest_id
-from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad, post
+from tests.faults.load import (
+    Fleet,
+    Ledger,
+    SocketLoad,
+    WebhookLoad,
+    health,
+    health_is,
+    post,
+    post_acked,
+)
 from tests.faults.proxy import TcpProxy
 from tests.faults.raw import handshake, refused_as
 
@@ -36,11 +44,6 @@ EXPECTED = [
     r"Exception during reset or similar",  # SQLAlchemy returning a dead connection
 ]
 REFUSALS = {"503 service_unavailable", "ack service_unavailable"}
-
-
-def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
-    response = servers.get(server, "/health")
-    return response.status_code, response.json()
 
 
 def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itself(
@@ -63,9 +66,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
     # Offline during the outage: her pending ones must reach her when she can connect.
     erin = f"db-erin-{tag}"
     for _ in range(2):
-        answer = post(second.url, erin, message := ledger.message())
-        assert answer.status_code == 201, answer.text
-        ledger.ack(message, answer.json()["notification"]["id"])
+        post_acked(ledger, second.url, erin)
 
     webhooks = WebhookLoad(ledger, [first, second], users, threads=2, interval=0.02)
     events = SocketLoad(ledger, sender, users, interval=0.02)
@@ -74,7 +75,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
         db_proxy.stop()
         stopped_at = time.monotonic()
 
-        assert wait_until(lambda: health(first)[0] == 503 and health(second)[0] == 503, 5)
+        assert wait_until(lambda: health_is(503, first, second), 5)
         status, body = health(second)
         assert (body["status"], body["database"], body["redis"]) == ("error", "error", "ok")
         assert wait_until(lambda: len(ledger.refused) >= 30, 8), "sends were not refused"
@@ -98,7 +99,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
 
         assert wait_until(lambda: len(ledger.acked) > acked_before_restart + 20, 15)
         sends_after = time.monotonic() - restarted_at
-        assert wait_until(lambda: health(first)[0] == 200 and health(second)[0] == 200, 10)
+        assert wait_until(lambda: health_is(200, first, second), 10)
         # No worker is stuck: a burst of concurrent sends to each process is answered at once.
         with ThreadPoolExecutor(16) as pool:
             burst = list(
