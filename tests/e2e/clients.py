@@ -16,16 +16,28 @@ CONNECT_TIMEOUT = 10.0
 
 
 class Listener:
-    """A ``socketio.Client`` that records every ``new_notification`` it receives."""
+    """A ``socketio.Client`` that records every ``new_notification`` it receives.
+
+    ``transport`` is one transport or a list (``["polling", "websocket"]`` starts with polling
+    and upgrades, as browsers do); ``cookies`` go with every polling request and the websocket
+    upgrade (python-engineio sends the session's cookies), as a balancer's sticky cookie does.
+    """
 
     def __init__(
-        self, url: str, token: str, last_id: int | None = None, transport: str = "websocket"
+        self,
+        url: str,
+        token: str,
+        last_id: int | None = None,
+        transport: str | list[str] = "websocket",
+        cookies: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         # Polling requests ask the server to close their connection: idle keep-alive
         # connections left behind would hold a stopping gunicorn worker.
         self.http = requests.Session()
         self.http.headers["Connection"] = "close"
+        for name, value in (cookies or {}).items():
+            self.http.cookies.set(name, value)
         self.client = socketio.Client(reconnection=False, http_session=self.http)
         self.received: list[dict[str, Any]] = []
         self.changed = threading.Condition()
@@ -34,9 +46,8 @@ class Listener:
         if last_id is not None:
             auth["lastId"] = last_id
         try:
-            self.client.connect(
-                url, auth=auth, transports=[transport], wait_timeout=CONNECT_TIMEOUT
-            )
+            transports = [transport] if isinstance(transport, str) else transport
+            self.client.connect(url, auth=auth, transports=transports, wait_timeout=CONNECT_TIMEOUT)
         except Exception:
             self.http.close()
             raise
@@ -61,6 +72,11 @@ class Listener:
                 if not missing or remaining <= 0:
                     return missing
                 self.changed.wait(remaining)
+
+    @property
+    def transport(self) -> str:
+        """The transport in use now."""
+        return str(self.client.transport())
 
     def call(self, event: str, payload: Any) -> Any:
         return self.client.call(event, payload, timeout=CONNECT_TIMEOUT)

@@ -33,6 +33,27 @@ def free_port() -> int:
         return port
 
 
+def health_within(
+    url: str, proc: subprocess.Popen[bytes], deadline: float = START_DEADLINE
+) -> requests.Response | str:
+    """Poll GET ``url`` (a health URL) until it answers 200 (that answer), or ``proc`` exits or
+    ``deadline`` s pass first: then why, ``exited with <status>`` or ``not healthy after ...``."""
+    end = time.monotonic() + deadline
+    last = "no answer"
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            response = requests.get(url, headers={"Connection": "close"}, timeout=5)
+            if response.status_code == 200:
+                return response
+            last = f"{response.status_code} {response.text[:200]}"
+        except requests.RequestException as error:
+            last = type(error).__name__
+        time.sleep(0.1)
+    return f"not healthy after {deadline} s ({last})"
+
+
 class ServerError(RuntimeError):
     """A server that did not start or stop as expected; the message carries its log."""
 
@@ -66,20 +87,9 @@ class Server:
     def wait_healthy(self, deadline: float = START_DEADLINE) -> None:
         """Return once GET /health is 200; ServerError with the log if the process dies or
         the deadline passes first."""
-        end = time.monotonic() + deadline
-        last = "no answer"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise ServerError(f"exited with {self.proc.returncode}: {self.describe()}")
-            try:
-                response = get(self, "/health")
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
-            except requests.RequestException as error:
-                last = type(error).__name__
-            time.sleep(0.1)
-        raise ServerError(f"not healthy after {deadline} s ({last}): {self.describe()}")
+        answer = health_within(f"{self.url}/health", self.proc, deadline)
+        if isinstance(answer, str):
+            raise ServerError(f"{answer}: {self.describe()}")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
