@@ -50,6 +50,8 @@ RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-webhook-key-0123456789abcdef"
 _prefixes = itertools.count()
+#: ``rows(table)``: every row of a table, straight from the database (the ``rows`` fixture).
+Rows = Callable[[str], list[dict[str, Any]]]
 #: How long a test waits for what happens in the background (a push, a log row) by default.
 DEADLINE = 5.0
 #: The contract's notification object, field by field.
@@ -292,9 +294,7 @@ class SocketClient(SocketIOTestClient):
 
 
 @pytest.fixture
-def open_socket(
-    app: Flask, token: Callable[..., str], rows: Callable[..., list[dict[str, Any]]]
-) -> Iterator[Callable[..., SocketClient]]:
+def open_socket(app: Flask, token: Callable[..., str], rows: Rows) -> Iterator[OpenSocket]:
     """``open_socket(app, user, **auth)``: a socket of ``user`` on ``app`` (None: no token).
 
     Also how tests reach apps built with ``make_app``; the sockets of one test must all be on the
@@ -335,8 +335,12 @@ def open_socket(
         SocketIOTestClient.clients.pop(client.eio_sid, None)
 
 
+#: ``open_socket(app, user, **auth)`` (the ``open_socket`` fixture).
+OpenSocket = Callable[..., SocketClient]
+
+
 @pytest.fixture
-def connect(app: Flask, open_socket: Callable[..., SocketClient]) -> Callable[..., SocketClient]:
+def connect(app: Flask, open_socket: OpenSocket) -> Callable[..., SocketClient]:
     """``connect(user, **auth)``: :func:`open_socket` on the ``app`` fixture."""
 
     def make(user: str | None, **auth: Any) -> SocketClient:
@@ -346,7 +350,7 @@ def connect(app: Flask, open_socket: Callable[..., SocketClient]) -> Callable[..
 
 
 @pytest.fixture
-def rows(app: Flask) -> Callable[..., list[dict[str, Any]]]:
+def rows(app: Flask) -> Rows:
     """``rows(table)``: every row of a table, straight from the database."""
 
     def read(table: str) -> list[dict[str, Any]]:

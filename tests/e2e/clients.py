@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -96,3 +97,7 @@ def post_webhook(
     body = {"recipientId": recipient, "message": message, **fields}
     headers = {"X-API-Key": API_KEY, "Connection": "close"}
     return requests.post(f"{server.url}/webhook/notify", json=body, headers=headers, timeout=10)
+
+
+#: ``listen(server_or_url, user, ...)`` (the ``listen`` fixture).
+Listen = Callable[..., Listener]

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
@@ -176,3 +176,7 @@ def start(base: Mapping[str, str], log_dir: Path, **overrides: str | None) -> Se
             raise
         return server
     raise AssertionError("unreachable")
+
+
+#: ``start_server(**env_overrides)`` (the ``start_server`` fixtures).
+StartServer = Callable[..., Server]

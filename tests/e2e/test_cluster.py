@@ -20,15 +20,12 @@ import redis
 import requests
 
 from app.services.delivery import user_room
-from tests.conftest import REDIS_URL, wait_until
+from tests.conftest import REDIS_URL, Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook
+from tests.e2e.clients import Listen, Listener, post_webhook
+from tests.e2e.servers import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def new_user(name: str) -> str:

@@ -39,6 +39,7 @@ import requests
 from tests.conftest import API_KEY, JWT_SECRET, wait_until
 from tests.e2e import servers
 from tests.e2e.clients import Listener
+from tests.e2e.servers import StartServer
 from tests.e2e.test_js_client import needs_node, node_modules, run_suite  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
@@ -61,8 +62,6 @@ ACCESS_LINE = re.compile(
 NGINX_PROBLEM = re.compile(r"\[(emerg|alert|crit)\]")
 START_DEADLINE = 15.0
 STOP_DEADLINE = 10.0
-
-StartServer = Callable[..., servers.Server]
 
 
 def new_user(name: str) -> str:

@@ -6,15 +6,16 @@ pushes on shard channels, limits with hash-tagged keys, a write-only emitter on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from redis.cluster import RedisCluster
 
 from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook
+from tests.e2e.clients import Listen, Listener, post_webhook
 from tests.e2e.redis_cluster import RedisClusterProcesses
+from tests.e2e.servers import StartServer
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
     cluster,
     created,
@@ -42,9 +43,6 @@ from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the clu
 from tests.faults.test_redis_outage import anonymous_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
 
 
 @pytest.fixture

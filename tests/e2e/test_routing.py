@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,9 +19,10 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import API_KEY, wait_until
+from tests.conftest import API_KEY, Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook
+from tests.e2e.clients import Listen, post_webhook
+from tests.e2e.servers import StartServer
 from tests.e2e.test_cluster import (
     connect_race,
     created,
@@ -31,10 +32,6 @@ from tests.e2e.test_cluster import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 class Wire:

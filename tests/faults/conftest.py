@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import MARIADB
+from tests.conftest import MARIADB, Rows
 from tests.e2e import servers
 from tests.e2e.conftest import log_problems, prefix, redis_db, server_base_env  # noqa: F401
+from tests.e2e.servers import StartServer
 from tests.faults.load import REPORT, Fleet, Ledger
 from tests.faults.private_redis import PrivateRedis
 from tests.faults.proxy import TcpProxy
 
-StartServer = Callable[..., servers.Server]
 #: Small timeouts so that every scenario fits in seconds (all are variables the app reads).
 FAST = {
     "PRESENCE_TTL": "3",
@@ -116,9 +116,6 @@ def fleet(token: Callable[..., str], start_server: StartServer) -> Iterator[Flee
     made = Fleet(token)
     yield made
     made.close()
-
-
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def newest_id(rows: Rows) -> int:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import redis
 
-from tests.conftest import wait_until
+from tests.conftest import Rows, wait_until
 from tests.faults.conftest import FAST, StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, WebhookLoad
 
-Rows = Callable[[str], list[dict[str, Any]]]
 TTL = int(FAST["PRESENCE_TTL"])
 
 

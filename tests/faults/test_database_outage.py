@@ -18,9 +18,8 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from tests.conftest import wait_until
+from tests.conftest import Rows, wait_until
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import (
     Fleet,
@@ -35,7 +34,6 @@ from tests.faults.load import (
 from tests.faults.proxy import TcpProxy
 from tests.faults.raw import handshake, refused_as
 
-Rows = Callable[[str], list[dict[str, Any]]]
 OUTAGE = 10.0
 #: What a stopped database makes the servers log, on purpose.
 EXPECTED = [

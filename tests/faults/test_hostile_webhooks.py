@@ -21,12 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.security import api_keys
-from tests.conftest import API_KEY, webhook
+from tests.conftest import API_KEY, Rows, webhook
 from tests.e2e import servers
 from tests.faults.conftest import StartServer
 from tests.faults.load import REPORT, Fleet
 
-Rows = Callable[[str], list[dict[str, Any]]]
 ERROR_CODES = {
     400: {"invalid_json", "validation_error"},
     401: {"unauthorized"},

@@ -16,12 +16,10 @@ from typing import Any
 
 import requests
 
-from tests.conftest import wait_until
+from tests.conftest import Rows, wait_until
 from tests.e2e.clients import Listener
 from tests.faults.conftest import StartServer
 from tests.faults.load import Fleet, post
-
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def inbox(url: str, token: str, **query: Any) -> dict[str, Any]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from redis.cluster import RedisCluster
 
-from tests.conftest import wait_until
+from tests.conftest import Rows, wait_until
 from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_routing import process_of
 from tests.faults.conftest import StartServer, newest_id
@@ -31,8 +30,6 @@ from tests.faults.load import (
     health_is,
     pushed_across,
 )
-
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 @pytest.fixture

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import requests
 
-from tests.conftest import wait_until
+from tests.conftest import Rows, wait_until
 from tests.e2e import servers
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import (
@@ -35,7 +33,6 @@ from tests.faults.load import (
 )
 from tests.faults.private_redis import PrivateRedis
 
-Rows = Callable[[str], list[dict[str, Any]]]
 OUTAGE = 10.0
 #: What a Redis outage makes the servers log, on purpose: python-socketio's listener and
 #: publisher retrying, and the service's own warnings (presence, limits, health).

@@ -14,17 +14,14 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from tests.conftest import API_KEY, wait_until
+from tests.conftest import API_KEY, Rows, wait_until
 from tests.e2e import servers
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad
-
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 class SlowRequest:

@@ -10,12 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.services.validation import RECIPIENT_RULE
-from tests.conftest import API_KEY, NOTIFICATION_KEYS, SocketClient, webhook
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, SocketClient, webhook
 from tests.integration.test_sockets import send
 from tests.integration.test_webhook import assert_error
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def batch(client: FlaskClient, recipients: Any, **fields: Any) -> Any:

@@ -15,10 +15,9 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import Notification, Status, utcnow
 from app.services import notifications
-from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, SocketClient, poll, webhook
+from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 Token = Callable[..., str]
 INBOX = "/api/notifications"
 READ = "/api/notifications/read"

@@ -14,11 +14,10 @@ from flask.testing import FlaskClient
 from app.services import revocations
 from app.services.presence import presence
 from app.sockets import live
-from tests.conftest import API_KEY, SocketClient, poll, webhook
+from tests.conftest import API_KEY, OpenSocket, SocketClient, poll, webhook
 from tests.integration.test_sockets import signed
 
 pytestmark = pytest.mark.integration
-OpenSocket = Callable[..., SocketClient]
 #: The sweeper's resolution and the test client's thread switches: a deadline is kept within.
 SLACK = 1.0
 

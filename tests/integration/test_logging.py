@@ -13,11 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.observability.logging import FORMATTER_KEY, WORKER_ACCESS_LOGGER, JsonFormatter
-from tests.conftest import API_KEY, SocketClient, webhook
+from tests.conftest import API_KEY, OpenSocket, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
-OpenSocket = Callable[..., SocketClient]
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 SECRET_MESSAGE = "the-secret-message-body-4242"

@@ -6,19 +6,16 @@ The registry is global to the test process, so every test compares two scrapes o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import DEADLINE, SocketClient, webhook
+from tests.conftest import DEADLINE, OpenSocket, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 Samples = dict[str, float]
-OpenSocket = Callable[..., SocketClient]
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 FAMILIES = {
     "notify_connected_sockets": "gauge",

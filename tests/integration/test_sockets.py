@@ -23,10 +23,9 @@ from app.extensions import db, socketio
 from app.models import Notification
 from app.services import notifications, revocations
 from app.services.presence import presence
-from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, SocketClient, poll, webhook
+from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def signed(claims: dict[str, Any], key: Any = JWT_SECRET, algorithm: str = "HS256") -> str:

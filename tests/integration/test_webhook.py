@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import API_KEY, NOTIFICATION_KEYS, webhook
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
