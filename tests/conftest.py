@@ -36,7 +36,10 @@ from tests.connection_budget import (  # noqa: F401 - the budget's hooks
     pytest_sessionfinish,
     pytest_terminal_summary,
 )
-from tests.e2e.redis_cluster import redis_cluster  # noqa: F401 - one cluster per session
+from tests.e2e.redis_cluster import (  # noqa: F401 - one cluster per session
+    cluster_db,
+    redis_cluster,
+)
 
 BACKEND = os.environ.get("TEST_BACKEND", "mariadb")
 MARIADB = dict(

@@ -6,8 +6,6 @@ pushes on shard channels, limits with hash-tagged keys, a write-only emitter on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from redis.cluster import RedisCluster
 
@@ -54,10 +52,9 @@ def server_base_env(
 
 
 @pytest.fixture
-def redis_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
-    client = redis_cluster.client()
-    yield client
-    client.close()
+def redis_db(cluster_db: RedisCluster) -> RedisCluster:
+    """The cluster, for the tests of test_cluster and test_routing collected again here."""
+    return cluster_db
 
 
 def test_pushes_travel_on_the_shard_channel_of_the_process_that_holds_the_recipient(

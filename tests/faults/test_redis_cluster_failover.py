@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from redis.cluster import RedisCluster
 
 from tests.conftest import Rows, wait_until
@@ -30,13 +28,6 @@ from tests.faults.load import (
     health_is,
     pushed_across,
 )
-
-
-@pytest.fixture
-def cluster_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
-    client = redis_cluster.client()
-    yield client
-    client.close()
 
 
 def test_kill_9_of_a_master_loses_nothing_and_heals_after_the_failover(
