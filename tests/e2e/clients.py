@@ -88,15 +88,21 @@ class Listener:
         self.http.close()
 
 
+def webhook_at(
+    url: str, body: Any, path: str = "/webhook/notify", timeout: float = 10
+) -> requests.Response:
+    """POST ``body`` to ``path`` at ``url`` with the test key, on a connection the server closes
+    after answering: an idle keep-alive connection would hold a stopping gunicorn worker until
+    its graceful timeout."""
+    headers = {"X-API-Key": API_KEY, "Connection": "close"}
+    return requests.post(f"{url}{path}", json=body, headers=headers, timeout=timeout)
+
+
 def post_webhook(
     server: servers.Server, recipient: str, message: str = "hello", **fields: Any
 ) -> requests.Response:
-    """POST /webhook/notify to ``server`` with the test key, on a connection the server closes
-    after answering: an idle keep-alive connection would hold a stopping gunicorn worker until
-    its graceful timeout."""
-    body = {"recipientId": recipient, "message": message, **fields}
-    headers = {"X-API-Key": API_KEY, "Connection": "close"}
-    return requests.post(f"{server.url}/webhook/notify", json=body, headers=headers, timeout=10)
+    """POST /webhook/notify to ``server`` for ``recipient`` (:func:`webhook_at`)."""
+    return webhook_at(server.url, {"recipientId": recipient, "message": message, **fields})
 
 
 #: ``listen(server_or_url, user, ...)`` (the ``listen`` fixture).

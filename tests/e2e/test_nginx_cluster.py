@@ -38,7 +38,7 @@ import requests
 
 from tests.conftest import API_KEY, JWT_SECRET, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener
+from tests.e2e.clients import Listener, webhook_at
 from tests.e2e.servers import StartServer
 from tests.e2e.test_js_client import needs_node, node_modules, run_suite  # noqa: F401 (fixture)
 
@@ -287,12 +287,7 @@ def connect(
 
 def post_webhook(url: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /webhook/notify at ``url``; the 201 answer's body."""
-    response = requests.post(
-        f"{url}/webhook/notify",
-        json=body,
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=10,
-    )
+    response = webhook_at(url, body)
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
     return answer

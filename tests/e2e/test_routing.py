@@ -19,9 +19,9 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import API_KEY, Rows, wait_until
+from tests.conftest import Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listen, post_webhook
+from tests.e2e.clients import Listen, post_webhook, webhook_at
 from tests.e2e.servers import StartServer
 from tests.e2e.test_cluster import (
     connect_race,
@@ -148,12 +148,7 @@ def test_one_publish_per_target_process_per_batch(
     wire.clear()
 
     body = {"recipientIds": users, "message": "to six users on two processes"}
-    answer = requests.post(
-        f"{sender.url}/webhook/notify",
-        json=body,
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=10,
-    )
+    answer = webhook_at(sender.url, body)
     assert answer.status_code == 201, answer.text
     sent = answer.json()["notifications"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY, wait_until
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener
+from tests.e2e.clients import Listener, webhook_at
 
 #: Lines printed at the end of the run by ``pytest_terminal_summary`` (tests/faults/conftest.py).
 REPORT: list[str] = []
@@ -106,12 +106,7 @@ class Ledger:
 
 
 def post(url: str, recipient: str, message: str, timeout: float = 10) -> requests.Response:
-    return requests.post(
-        f"{url}/webhook/notify",
-        json={"recipientId": recipient, "message": message},
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=timeout,
-    )
+    return webhook_at(url, {"recipientId": recipient, "message": message}, timeout=timeout)
 
 
 def post_acked(ledger: Ledger, url: str, recipient: str) -> dict[str, Any]:
