@@ -369,19 +369,12 @@ def all_delivered(rows: Rows, user: str) -> bool:
     )
 
 
-def connect_race(
-    sender_server: servers.Server,
-    targets: tuple[servers.Server, ...],
-    listen: Listen,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
-    *,
-    user: str,
-    most_rounds: int,
-    seconds: float,
-    least_rounds: int,
-) -> None:
+#: ``connect_race(sender_server, targets, user, *, most_rounds, seconds, least_rounds)``
+ConnectRace = Callable[..., None]
+
+
+@pytest.fixture
+def connect_race(listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str) -> ConnectRace:
     """The contract's race: rows committed while the recipient connects are pushed or replayed.
 
     Each round connects to the next of ``targets`` (with ``lastId`` of the newest id seen, or
@@ -389,30 +382,42 @@ def connect_race(
     acknowledged id must have reached some socket by then. The sender is paused across the
     disconnect, so this checks the connect side only.
     """
-    sender = Sender(sender_server, user)
-    seen: set[int] = set()
-    rounds, deadline = 0, time.monotonic() + seconds
-    try:
-        while rounds < most_rounds and time.monotonic() < deadline:
-            rounds += 1
-            sender.resume()
-            time.sleep(random.uniform(0, 0.015))  # jitter: where the connect lands in a send
-            last_id = max(seen) if seen and rounds % 2 else None
-            listener = listen(targets[rounds % len(targets)], user, last_id=last_id)
-            time.sleep(random.uniform(0, 0.015))
-            sender.pause()
-            missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
-            assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
-            seen |= listener.ids()
-            listener.disconnect()
-            assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
-    finally:
-        sender.stop()
-    assert sender.errors == []
-    assert rounds >= least_rounds, f"only {rounds} rounds in the time allowed"
-    assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
-    assert seen >= set(sender.acked)
-    assert wait_until(lambda: all_delivered(rows, user), 5)
+
+    def race(
+        sender_server: servers.Server,
+        targets: tuple[servers.Server, ...],
+        user: str,
+        *,
+        most_rounds: int,
+        seconds: float,
+        least_rounds: int,
+    ) -> None:
+        sender = Sender(sender_server, user)
+        seen: set[int] = set()
+        rounds, deadline = 0, time.monotonic() + seconds
+        try:
+            while rounds < most_rounds and time.monotonic() < deadline:
+                rounds += 1
+                sender.resume()
+                time.sleep(random.uniform(0, 0.015))  # jitter: where the connect lands in a send
+                last_id = max(seen) if seen and rounds % 2 else None
+                listener = listen(targets[rounds % len(targets)], user, last_id=last_id)
+                time.sleep(random.uniform(0, 0.015))
+                sender.pause()
+                missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
+                assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
+                seen |= listener.ids()
+                listener.disconnect()
+                assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
+        finally:
+            sender.stop()
+        assert sender.errors == []
+        assert rounds >= least_rounds, f"only {rounds} rounds in the time allowed"
+        assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
+        assert seen >= set(sender.acked)
+        assert wait_until(lambda: all_delivered(rows, user), 5)
+
+    return race
 
 
 def reconnect_race(
@@ -454,22 +459,11 @@ def reconnect_race(
 
 
 def test_no_notification_is_lost_while_its_recipient_connects(
-    start_server: StartServer, listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str
+    start_server: StartServer, connect_race: ConnectRace
 ) -> None:
     """:func:`connect_race` on one process."""
     server = start_server()
-    connect_race(
-        server,
-        (server,),
-        listen,
-        rows,
-        redis_db,
-        prefix,
-        user=new_user("racer"),
-        most_rounds=200,
-        seconds=25,
-        least_rounds=50,
-    )
+    connect_race(server, (server,), new_user("racer"), most_rounds=200, seconds=25, least_rounds=50)
 
 
 def test_sending_through_reconnections_with_last_id_loses_nothing(

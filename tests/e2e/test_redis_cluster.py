@@ -16,6 +16,7 @@ from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.servers import StartServer
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
     cluster,
+    connect_race,
     created,
     emit_from_another_program,
     new_user,
@@ -33,6 +34,7 @@ from tests.e2e.test_revocation import old_token, refusal, revoke
 from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the cluster
     listener_received,
     mixed,
+    moving_race,
     process_of,
     test_a_socket_hopping_between_processes_with_last_id_loses_nothing,
     test_no_notification_is_lost_while_its_recipient_moves_between_processes,

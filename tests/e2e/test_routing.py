@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,11 +19,12 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Rows, wait_until
+from tests.conftest import wait_until
 from tests.e2e import servers
 from tests.e2e.clients import Listen, post_webhook, webhook_at
 from tests.e2e.servers import StartServer
-from tests.e2e.test_cluster import (
+from tests.e2e.test_cluster import (  # noqa: F401 - connect_race: the fixture
+    ConnectRace,
     connect_race,
     created,
     new_user,
@@ -188,35 +189,24 @@ def test_notification_read_goes_to_the_users_other_processes_only(
     assert listener_received(bystander)["own"] == 0
 
 
-def moving_race(
-    sender_server: servers.Server,
-    targets: tuple[servers.Server, servers.Server],
-    listen: Listen,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
-) -> None:
-    """``test_cluster``'s connect race with the recipient's socket moving between two
-    processes each round, and webhooks sent to a third or to one of them."""
-    connect_race(
-        sender_server,
-        targets,
-        listen,
-        rows,
-        redis_db,
-        prefix,
-        user=new_user("mover"),
-        most_rounds=120,
-        seconds=20,
-        least_rounds=30,
-    )
+@pytest.fixture
+def moving_race(connect_race: ConnectRace) -> Callable[..., None]:  # noqa: F811 - the fixture
+    """``moving_race(sender_server, targets)``: ``test_cluster``'s connect race with the
+    recipient's socket moving between two processes each round, and webhooks sent to a third
+    or to one of them."""
+
+    def race(sender_server: servers.Server, targets: tuple[servers.Server, servers.Server]) -> None:
+        user = new_user("mover")
+        connect_race(sender_server, targets, user, most_rounds=120, seconds=20, least_rounds=30)
+
+    return race
 
 
 def test_no_notification_is_lost_while_its_recipient_moves_between_processes(
-    start_server: StartServer, listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str
+    start_server: StartServer, moving_race: Callable[..., None]
 ) -> None:
     first, second = start_server(), start_server()
-    moving_race(first, (first, second), listen, rows, redis_db, prefix)
+    moving_race(first, (first, second))
 
 
 def test_a_socket_hopping_between_processes_with_last_id_loses_nothing(
@@ -283,12 +273,8 @@ def test_a_rolling_deploy_loses_nothing_between_a_routing_and_a_broadcasting_pro
 
 
 def test_no_notification_is_lost_while_its_recipient_moves_during_a_rolling_deploy(
-    mixed: tuple[servers.Server, servers.Server],
-    listen: Listen,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
+    mixed: tuple[servers.Server, servers.Server], moving_race: Callable[..., None]
 ) -> None:
     old, new = mixed
-    moving_race(new, (old, new), listen, rows, redis_db, prefix)
-    moving_race(old, (old, new), listen, rows, redis_db, prefix)
+    moving_race(new, (old, new))
+    moving_race(old, (old, new))
