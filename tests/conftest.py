@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_socketio import SocketIOTestClient
+from hypothesis import HealthCheck, settings
 from socketio import packet
 from socketio.manager import Manager
 
@@ -55,6 +56,11 @@ API_KEY = "test-webhook-key-0123456789abcdef"
 _prefixes = itertools.count()
 #: ``rows(table)``: every row of a table, straight from the database (the ``rows`` fixture).
 Rows = Callable[[str], list[dict[str, Any]]]
+#: Hypothesis settings of the property tests: the same examples every run, no deadline per
+#: example, nothing saved between runs; ``@settings(REPRODUCIBLE, max_examples=N)``.
+REPRODUCIBLE = settings(
+    deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+)
 #: How long a test waits for what happens in the background (a push, a log row) by default.
 DEADLINE = 5.0
 #: The contract's notification object, field by field.
@@ -369,3 +375,11 @@ def rows(app: Flask) -> Rows:
 def webhook(client: FlaskClient, body: Any, key: str | None = API_KEY, **kwargs: Any) -> Any:
     headers = ({"X-API-Key": key} if key else {}) | kwargs.pop("headers", {})
     return client.post("/webhook/notify", json=body, headers=headers, **kwargs)
+
+
+def webhook_raw(
+    client: FlaskClient, data: str | bytes, content_type: str = "application/json"
+) -> Any:
+    """POST ``data`` as it is (a body the JSON encoder would not write) with the test key."""
+    headers = {"X-API-Key": API_KEY, "Content-Type": content_type}
+    return client.post("/webhook/notify", data=data, headers=headers)
