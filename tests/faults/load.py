@@ -132,6 +132,17 @@ def health_is(status: int, *targets: servers.Server, timeout: float = 5) -> bool
     return all(health(target, timeout)[0] == status for target in targets)
 
 
+def assert_outage_reported(
+    reporter: servers.Server, other: servers.Server, down: str, timeout: float = 5
+) -> None:
+    """Both servers answer GET /health 503 within 5 s, and ``reporter``'s body names ``down``
+    (``database`` or ``redis``) as the part in error, the other part ok."""
+    assert wait_until(lambda: health_is(503, reporter, other, timeout=timeout), 5)
+    _, body = health(reporter, timeout)
+    up = {"database": "redis", "redis": "database"}[down]
+    assert (body["status"], body[down], body[up]) == ("error", "error", "ok"), body
+
+
 class WebhookLoad:
     """``threads`` senders posting webhooks round-robin over ``users`` and the live servers.
 
