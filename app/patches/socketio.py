@@ -283,13 +283,14 @@ class Emit(NamedTuple):
     """One emit of ``emit_each``: ``data`` to the sockets of ``room`` but ``skip_sid``."""
 
     data: Any
-    room: str
+    room: Any  # a room name, a list of them, or None (everyone), as python-socketio takes it
     skip_sid: str | None = None
 
 
 def event_text(dumps: Any, event: str, data: Any) -> str:
     """``Packet(EVENT, data=[event, data], namespace="/").encode()`` for JSON data."""
-    return str(packet.EVENT) + dumps([event, data], separators=(",", ":"))
+    text: str = dumps([event, data], separators=(",", ":"))
+    return str(packet.EVENT) + text
 
 
 def _template(dumps: Any, event: str, first: dict[str, Any], slots: list[str]) -> list[str] | None:
