@@ -347,20 +347,88 @@ def close_and_hang_up(ws: Any, connection: Any) -> None:
 # ``ping_timeout`` without a PONG) and the connection's read timeout do it.
 
 
-class WriterQueue(gevent.queue.JoinableQueue):  # type: ignore[misc]
-    """gevent's queue (engineio's ``_async['queue']``), calling ``on_put`` after each put."""
+class WriterQueue:
+    """An Engine.IO session's queue (engineio's ``_async['queue']``, upstream gevent's
+    ``JoinableQueue``), calling ``on_put`` after each put.
 
-    __slots__ = ("on_put",)
+    What engineio and these patches use of gevent's queue, in its semantics (FIFO; a blocking
+    ``get`` with a timeout raising ``gevent.queue.Empty``; ``task_done`` and ``join``; the items
+    as ``queue``), in a tenth of its memory: gevent's keeps three deques and an event per
+    session (2.5 KB measured by tracemalloc), this one a list, and an event only while a
+    greenlet waits on it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    __slots__ = ("queue", "unfinished_tasks", "on_put", "_getters", "_joiners")
+
+    def __init__(self, maxsize: int | None = None) -> None:
+        if maxsize:
+            raise ValueError("an Engine.IO session queue is unbounded")
+        self.queue: list[Any] = []
+        self.unfinished_tasks = 0
         self.on_put: Callable[[], None] | None = None
+        self._getters: list[gevent.event.Event] | None = None
+        self._joiners: list[gevent.event.Event] | None = None
+
+    def qsize(self) -> int:
+        return len(self.queue)
+
+    def empty(self) -> bool:
+        return not self.queue
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        super().put(item, block, timeout)
+        self.queue.append(item)
+        self.unfinished_tasks += 1
+        getters = self._getters
+        if getters:
+            self._getters = None
+            for getter in getters:
+                getter.set()  # woken from the hub, as gevent's queue wakes its getters
         on_put = self.on_put
         if on_put is not None:
             on_put()
+
+    put_nowait = put
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self.queue:
+            return self.queue.pop(0)
+        if not block:
+            raise gevent.queue.Empty()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.queue:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise gevent.queue.Empty()
+            getter = gevent.event.Event()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(getter)
+            try:
+                getter.wait(remaining)
+            finally:
+                if self._getters is not None and getter in self._getters:
+                    self._getters.remove(getter)
+        return self.queue.pop(0)
+
+    def get_nowait(self) -> Any:
+        return self.get(block=False)
+
+    def task_done(self) -> None:
+        if self.unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished_tasks -= 1
+        if self.unfinished_tasks == 0 and self._joiners:
+            joiners, self._joiners = self._joiners, None
+            for joiner in joiners:
+                joiner.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self.unfinished_tasks == 0:
+            return True
+        joiner = gevent.event.Event()
+        if self._joiners is None:
+            self._joiners = []
+        self._joiners.append(joiner)
+        return bool(joiner.wait(timeout))
 
 
 class FrameWriter:

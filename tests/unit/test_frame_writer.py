@@ -98,3 +98,53 @@ def test_a_failed_send_closes_the_websocket_once_and_the_writer_stops() -> None:
     queue.put(message(2))
     assert not writer.running  # no greenlet for a closed websocket
     writer.wait_done()  # returns at once
+
+
+def test_the_queue_answers_like_gevents() -> None:
+    """FIFO, a non-blocking get on an empty queue, a blocking get woken by a put, a timeout,
+    task_done and join: what engineio's poll(), send() and close(wait=True) use."""
+    import gevent.queue
+
+    for queue in (gevent.queue.JoinableQueue(), WriterQueue()):
+        with pytest.raises(gevent.queue.Empty):
+            queue.get(block=False)
+        with pytest.raises(gevent.queue.Empty):
+            queue.get(timeout=0.01)
+        queue.put("a")
+        queue.put("b")
+        assert queue.qsize() == 2 and queue.queue[0] == "a"
+        assert [queue.get(), queue.get(block=False)] == ["a", "b"]
+        waiting = gevent.spawn(queue.get, timeout=5)
+        gevent.sleep(0)
+        queue.put("c")
+        assert waiting.get(timeout=1) == "c"
+        joining = gevent.spawn(queue.join)
+        gevent.sleep(0)
+        assert not joining.ready()  # three put, none marked done
+        for _ in range(3):
+            queue.task_done()
+        assert joining.get(timeout=1) in (None, True)
+        with pytest.raises(ValueError):
+            queue.task_done()
+
+
+def test_the_queue_is_a_tenth_of_gevents_in_memory() -> None:
+    import tracemalloc
+
+    import gevent.queue
+
+    def size(make: object) -> float:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            queues = [make() for _ in range(200)]  # type: ignore[operator]
+            for queue in queues:
+                queue.put(1)
+                queue.get()
+                queue.task_done()
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        return sum(s.size_diff for s in after.compare_to(before, "filename")) / len(queues)
+
+    assert size(WriterQueue) * 5 < size(gevent.queue.JoinableQueue)
