@@ -14,7 +14,10 @@ header) are answered in the contract's JSON error shape: pywsgi's private
 ``WSGIHandler._handle_client_error`` answers them with an empty body, and tells them apart from
 a plain socket error by its private ``_InvalidClientInput``.
 
-The read buffer is 2 KiB instead of io's 8 KiB (larger reads, a big body, bypass it).
+The read buffer is 1 KiB instead of io's 8 KiB (larger reads, a big body, bypass it; a
+Socket.IO frame or a request's headers are one or two reads of it). An upgraded websocket drops
+its request's parsed headers (``email.message.Message``, ≈ 1.3 KB by tracemalloc): the environ
+holds the same values, and nothing reads the handler's copy after the upgrade.
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ fence(
     "wrapped: a request that asked to close gets Connection: close in its answer",
 )
 fence(
+    "geventwebsocket.handler.WebSocketHandler.run_application",
+    "3bd9b787d3271269c28bd16ac8bc539141307c28f95d37d308bdbf792b533026",
+    "relied on: after upgrade_websocket, the request's headers are not read (dropped)",
+)
+fence(
+    "gevent.pywsgi.WSGIHandler.handle_one_response",
+    "16fcb501fa891f23991da06070d19d6ea1b9a048cb52f180951555185725ea9f",
+    "relied on: after the application, the request's headers are not read (log_request)",
+)
+fence(
     "geventwebsocket.handler.WebSocketHandler.upgrade_websocket",
     "01f7ee962132a1febf42a0b8b0c44724dff54a9c2b47a388bb22d52a173d6788",
     "wrapped: an upgraded socket gets the ping window as its timeout",
@@ -62,7 +75,7 @@ def _seconds(name: str, default: float) -> float:
 CLIENT_TIMEOUT = _seconds("CLIENT_TIMEOUT", 10)
 WEBSOCKET_TIMEOUT = _seconds("PING_INTERVAL", 25) + _seconds("PING_TIMEOUT", 20) + 5
 #: Bytes of each connection's read buffer.
-READ_BUFFER = 2048
+READ_BUFFER = 1024
 
 
 def _refusal(status: str, message: str) -> bytes:
@@ -91,6 +104,7 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
         result = super().upgrade_websocket()
         if self.environ.get("wsgi.websocket") is not None:
             self.socket.settimeout(WEBSOCKET_TIMEOUT)
+            self.__dict__.pop("headers", None)  # the class's empty default from now on
         return result
 
     def start_response(
