@@ -15,7 +15,7 @@ from flask import Blueprint, current_app
 from app.api.health import VERSION
 from app.errors import ErrorBody, ErrorCode
 from app.models import NotificationDict, Status
-from app.services import notifications, validation
+from app.services import inbox, storage, validation
 
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"
@@ -120,9 +120,9 @@ def read_request_schema() -> dict[str, Any]:
                 "properties": {
                     "ids": {
                         "type": "array",
-                        "items": {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ID},
+                        "items": {"type": "integer", "minimum": 1, "maximum": inbox.MAX_ID},
                         "minItems": 1,
-                        "maxItems": notifications.MAX_READ_IDS,
+                        "maxItems": inbox.MAX_READ_IDS,
                     }
                 },
                 "required": ["ids"],
@@ -307,22 +307,22 @@ def document() -> dict[str, Any]:
                             {
                                 "type": "integer",
                                 "minimum": 1,
-                                "maximum": notifications.MAX_PAGE_SIZE,
-                                "default": notifications.DEFAULT_PAGE_SIZE,
+                                "maximum": inbox.MAX_PAGE_SIZE,
+                                "default": inbox.DEFAULT_PAGE_SIZE,
                             },
                         ),
                         query_parameter(
                             "before",
-                            {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ID},
+                            {"type": "integer", "minimum": 1, "maximum": inbox.MAX_ID},
                         ),
                         query_parameter(
                             "after",
-                            {"type": "integer", "minimum": 0, "maximum": notifications.MAX_ID},
+                            {"type": "integer", "minimum": 0, "maximum": inbox.MAX_ID},
                             "Catch-up: ids greater than this one, oldest first (after a "
                             "truncated replay_complete); with before too, the ids between.",
                         ),
                         query_parameter(
-                            "status", {"type": "string", "enum": list(notifications.STATUS_FILTERS)}
+                            "status", {"type": "string", "enum": list(storage.STATUS_FILTERS)}
                         ),
                     ],
                     "responses": {

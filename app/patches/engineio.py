@@ -51,6 +51,7 @@ import gevent.event
 import gevent.queue
 from engineio import exceptions, packet
 from engineio.socket import Socket
+from geventwebsocket.websocket import Header, WebSocket
 
 from app.observability import metrics
 from app.patches.fence import fence, replace
@@ -126,6 +127,17 @@ fence(
     "engineio.server.Server.handle_request",
     "79302edd007fcce6bd6b3efe09a970eac12c89690a83687a119af99565667174",
     "relied on: an EngineIOError from a socket's request handler is answered 400",
+)
+
+fence(
+    "geventwebsocket.websocket.WebSocket.send_frame",
+    "b2937fb4e8f711f0c87322d33d6481926ed70dbe66206f7843db94899b11357a",
+    "relied on by websocket_frame: a header (Header.encode_header) and the payload, one write",
+)
+fence(
+    "geventwebsocket.websocket.WebSocket.send",
+    "b2446b51b34e6e600f0a9590988cd47b245eb97fe25f064d34303a4c8aac1dbc",
+    "relied on by websocket_frame: a str goes as a text frame, anything else as binary",
 )
 
 log = logging.getLogger("notify.protocol")
@@ -485,6 +497,73 @@ class FrameWriter:
         self.finished.wait()
 
 
+# ---- frames written by the caller when the connection takes them at once (gevent) ----------
+# A FrameWriter spawns a greenlet per wake-up; a batch push of 1,000 sockets is then 1,000
+# greenlets, each a spawn, a switch and a sendall. A frame the kernel takes whole right now
+# needs none of that: ``DirectFrameWriter`` sends it from the greenlet that queued it, with a
+# send that never waits (gevent's ``send(..., timeout=0.0)``). A frame the kernel takes only
+# in part, or not at all (a slow client), goes to the FrameWriter's greenlet as before, the
+# rest of a part-sent frame first: the caller never waits for a client, and every socket gets
+# its packets whole and in order. The bytes are gevent-websocket's ``send_frame``'s.
+
+
+def websocket_frame(encoded: str | bytes) -> bytes:
+    """gevent-websocket's ``WebSocket.send(encoded)`` frame: text for str, binary for bytes."""
+    if isinstance(encoded, str):
+        opcode, payload = WebSocket.OPCODE_TEXT, encoded.encode("utf-8")
+    else:
+        opcode, payload = WebSocket.OPCODE_BINARY, bytes(encoded)
+    header: bytes = Header.encode_header(True, opcode, b"", len(payload), 0)
+    return header + payload
+
+
+class DirectFrameWriter(FrameWriter):
+    """A FrameWriter whose packets are sent by the caller of ``put`` while the connection
+    takes each frame whole at once; the greenlet only for the rest."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, queue: WriterQueue, ws: Any) -> None:
+        super().__init__(queue, ws)
+        self.rest: bytes | None = None  # the unsent end of a frame: the greenlet sends it first
+
+    def wake(self) -> None:
+        if self.running or self.done:
+            return
+        queue = self.queue.queue
+        connection = self.connection
+        websocket = getattr(self.ws, "_sock", None)  # gevent-websocket's, under engineio's
+        while queue and connection is not None and websocket is not None:
+            pkt = queue[0]
+            if pkt is None or websocket.closed:
+                break  # the close, or a dead socket: the greenlet's way (upstream's)
+            frame = websocket_frame(pkt.encode())
+            try:
+                sent = connection.send(frame, 0, 0.0)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                break  # the greenlet's send fails too, and closes as upstream does
+            if sent:
+                self.queue.get(block=False)
+                self.queue.task_done()
+            if sent < len(frame):
+                if sent:
+                    self.rest = frame[sent:]
+                break
+        if queue or self.rest is not None:
+            super().wake()
+
+    def drain(self) -> None:
+        rest, self.rest = self.rest, None
+        if rest is not None and not self.done:
+            try:
+                self.connection.sendall(rest)
+            except Exception:  # as upstream: the writer stops and closes
+                self.close()
+        super().drain()
+
+
 def websocket_session(self: Any, ws: Any) -> list[Any]:
     """``Socket._websocket_handler`` (python-engineio 4.15.1, copied): the upgrade, then the
     reader loop, each frame checked as ``websocket_handler`` does; the writer a ``FrameWriter``.
@@ -533,7 +612,7 @@ def websocket_session(self: Any, ws: Any) -> list[Any]:
         self.connected = True
         self.upgraded = True
 
-    writer = FrameWriter(self.queue, ws)
+    writer = DirectFrameWriter(self.queue, ws)
     self.queue.on_put = writer.wake
     writer.wake()  # what was queued before (the OPEN, the CONNECT's answer)
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
