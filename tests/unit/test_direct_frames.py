@@ -22,6 +22,7 @@ class Handler:
     def __init__(self, connection: Any) -> None:
         self.socket = connection
         self.rfile = connection.makefile("rb")
+        _opened.append(self.rfile)
 
 
 class EngineIOWebSocket:
@@ -58,8 +59,19 @@ def read_exactly(peer: Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
+_opened: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_sockets() -> Any:
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
 def pair(send_buffer: int | None = None) -> tuple[Any, Any]:
     ours, peer = gevent.socket.socketpair()
+    _opened.extend((ours, peer))
     if send_buffer is not None:
         ours.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_SNDBUF, send_buffer)
         peer.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_RCVBUF, send_buffer)
