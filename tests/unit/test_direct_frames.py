@@ -16,13 +16,22 @@ from geventwebsocket.websocket import Stream, WebSocket
 from app.patches.engineio import DirectFrameWriter, WriterQueue, websocket_frame
 
 pytestmark = pytest.mark.unit
+#: Sockets and files a test opened, closed after it (unclosed, they warn when collected).
+OPENED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def close_what_was_opened() -> Any:
+    yield
+    while OPENED:
+        OPENED.pop().close()
 
 
 class Handler:
     def __init__(self, connection: Any) -> None:
         self.socket = connection
         self.rfile = connection.makefile("rb")
-        _opened.append(self.rfile)
+        OPENED.append(self.rfile)
 
 
 class EngineIOWebSocket:
@@ -59,19 +68,9 @@ def read_exactly(peer: Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
-_opened: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-def close_sockets() -> Any:
-    yield
-    while _opened:
-        _opened.pop().close()
-
-
 def pair(send_buffer: int | None = None) -> tuple[Any, Any]:
     ours, peer = gevent.socket.socketpair()
-    _opened.extend((ours, peer))
+    OPENED.extend((ours, peer))
     if send_buffer is not None:
         ours.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_SNDBUF, send_buffer)
         peer.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_RCVBUF, send_buffer)
