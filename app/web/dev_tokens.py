@@ -15,8 +15,8 @@ from flask import Blueprint
 
 from app.api.body import read_json_body
 from app.errors import ValidationError
+from app.payloads.rules import RECIPIENT_RULE, user_id
 from app.security.tokens import issue
-from app.services.validation import user_id
 
 bp = Blueprint("dev_tokens", __name__, url_prefix="/demo")
 DEV_TOKEN_SECONDS = 120
@@ -40,7 +40,7 @@ def dev_token() -> tuple[dict[str, Any], int]:
     if user is None or unknown or not valid_lifetime:
         details = {name: "unknown field" for name in unknown}
         if user is None:
-            details["userId"] = "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"
+            details["userId"] = RECIPIENT_RULE
         if not valid_lifetime:
             details["expiresIn"] = f"must be a whole number of seconds, 1-{MAX_DEV_TOKEN_SECONDS}"
         raise ValidationError(details, "The token request is not valid.")
