@@ -285,3 +285,21 @@ class PageQuery(Payload):
         Literal["pending", "delivered", "read", "unread"] | None,
         Rule("must be one of " + ", ".join(INBOX_STATUSES)),
     ] = None
+
+
+DEV_TOKEN_SECONDS = 120
+MAX_DEV_TOKEN_SECONDS = 86400
+
+
+class DevTokenRequest(Payload):
+    """``POST /demo/token`` (the demo page, development and testing only)."""
+
+    refusal: ClassVar[str | None] = "The token request is not valid."
+    unknown: ClassVar[str] = "unknown field"
+
+    user_id: UserId = Field(alias="userId")
+    expires_in: Annotated[
+        int,
+        Whole(1, MAX_DEV_TOKEN_SECONDS),
+        Rule(f"must be a whole number of seconds, 1-{MAX_DEV_TOKEN_SECONDS}"),
+    ] = Field(DEV_TOKEN_SECONDS, alias="expiresIn")
