@@ -3,12 +3,15 @@ request and an inbox query, each timed through the service's entry point (no app
 
     .venv/bin/python bench/validation_cost.py [--repeat 7] [--number 20000]
 
-Prints the best of ``--repeat`` runs, in microseconds per call (bench/PROFILE.md quotes it).
+Prints the best of ``--repeat`` runs, in microseconds of this process's CPU per call (CPU time,
+not wall time: the machine is shared), as bench/PROFILE.md quotes it. Run it against another
+checkout with ``PYTHONPATH=<that checkout>`` to compare (the entry points are the same).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 import timeit
 from collections.abc import Callable
 
@@ -43,7 +46,8 @@ def main() -> None:
     options = parser.parse_args()
     for name, case in CASES.items():
         number = max(1, options.number // 50) if "batch" in name else options.number
-        best = min(timeit.repeat(case, repeat=options.repeat, number=number))
+        timer = timeit.Timer(case, timer=time.process_time)
+        best = min(timer.repeat(repeat=options.repeat, number=number))
         print(f"{name:40s} {best / number * 1e6:8.2f} us")
 
 
