@@ -25,10 +25,11 @@ from app.patches.flask_talisman import capture_talisman
 from app.redis_client import init_redis
 from app.security.proxy import install_proxy_fix
 from app.services.connection_logs import init_connection_logs
-from app.services.notifications import init_send_batchers
 from app.services.presence import init_presence
 from app.services.rate_limits import init_socket_limits
+from app.services.replay import init_replay_workers
 from app.services.revocations import init_revocations
+from app.services.sending import init_send_workers
 
 # Importing the handler modules registers them with ``@socketio.on`` before init_app binds them.
 from app.sockets import connection, dispatch, events, live  # noqa: F401
@@ -93,7 +94,8 @@ def register_extensions(app: Flask) -> None:
     init_redis(app)
     init_presence(app)
     init_socket_limits(app)
-    init_send_batchers(app)
+    init_send_workers(app)
+    init_replay_workers(app)
     init_connection_logs(app)
     init_revocations(app)
     init_live_sessions(app)

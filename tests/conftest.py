@@ -26,7 +26,7 @@ from flask_socketio import SocketIOTestClient
 from app import MIGRATIONS, create_app
 from app.extensions import db, socketio
 from app.security.tokens import issue
-from app.services.notifications import EXTENSION_KEY as SEND_BATCHERS
+from app.services import replay, sending
 from tests import connection_budget
 from tests.connection_budget import (  # noqa: F401 - the budget's hooks
     pytest_runtest_logstart,
@@ -159,8 +159,9 @@ def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[...,
 
     yield factory
     for made_app in made:  # their connections go now, not when the app is collected
-        for batcher in made_app.extensions[SEND_BATCHERS]:
-            batcher.close()
+        for key in (sending.EXTENSION_KEY, replay.EXTENSION_KEY):
+            for batcher in made_app.extensions[key]:
+                batcher.close()
         with made_app.app_context():
             db.engine.dispose()
     with cleaner.app_context():

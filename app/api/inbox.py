@@ -10,7 +10,7 @@ from app.api.body import read_json_body
 from app.errors import ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.security.tokens import TokenProblem, TokenRefused, authenticate
-from app.services import notifications
+from app.services import inbox
 
 bp = Blueprint("inbox", __name__)
 
@@ -69,13 +69,13 @@ def list_notifications() -> tuple[dict[str, Any], int]:
     """Called by inbox clients; 200 with a page of the caller's notifications, newest first
     (oldest first with ``after``), the cursor of the next page and the unread count."""
     user = require_user()
-    query = notifications.parse_page_request(request.args.to_dict(flat=False))
-    page = notifications.list_for(user, query.limit, query.before, query.status, query.after)
+    query = inbox.parse_page_request(request.args.to_dict(flat=False))
+    page = inbox.list_for(user, query.limit, query.before, query.status, query.after)
     return {
         "success": True,
         "notifications": page.notifications,
         "nextCursor": page.next_cursor,
-        "unreadCount": notifications.unread_count(user),
+        "unreadCount": inbox.unread_count(user),
     }, 200
 
 
@@ -84,5 +84,5 @@ def read_notifications() -> tuple[dict[str, Any], int]:
     """Called by inbox clients; 200 with how many of the caller's notifications became read.
     The caller's sockets get ``notification_read``."""
     user = require_user()
-    updated = notifications.mark_read(user, read_json_body())
+    updated = inbox.mark_read(user, read_json_body())
     return {"success": True, "updated": updated}, 200

@@ -12,7 +12,7 @@ from app.api.body import read_json_body
 from app.errors import ApiError, Unauthorized
 from app.observability import metrics
 from app.security.api_keys import key_id, matching_key
-from app.services import notifications
+from app.services import sending
 from app.services.validation import require_object
 from app.sockets import control
 
@@ -77,7 +77,7 @@ def notify() -> tuple[dict[str, Any], int]:
         metrics.auth_refused("api_key_invalid")
         raise Unauthorized(message="A valid API key is required (X-API-Key header).")
     payload = {k: v for k, v in require_object(body).items() if k != API_KEY_FIELD}
-    answer = notifications.submit_many(
+    answer = sending.submit_many(
         payload,
         sender_id=None,
         idempotency_key_header=request.headers.get(IDEMPOTENCY_KEY_HEADER),

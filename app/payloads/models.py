@@ -10,7 +10,7 @@ never passes as an integer and a string never as a number (except where a rule s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -52,8 +52,9 @@ from app.payloads.rules import (
 #: The JSON Schema key an ``app.payloads.schema`` generator replaces by a configured value.
 FROM_SETTING = "x-fromSetting"
 WHOLE_NUMBER = "whole_number"
-#: The inbox's ``status`` filters (``unread``: pending or delivered).
-INBOX_STATUSES = ("pending", "delivered", "read", "unread")
+#: The inbox's ``status`` filters (``unread``: pending or delivered; ``storage.STATUS_FILTERS``).
+InboxStatus = Literal["pending", "delivered", "read", "unread"]
+INBOX_STATUSES: tuple[str, ...] = get_args(InboxStatus)
 
 
 def _user_id(value: object) -> str:
@@ -282,7 +283,7 @@ class PageQuery(Payload):
         ),
     ] = None
     status: Annotated[
-        Literal["pending", "delivered", "read", "unread"] | None,
+        InboxStatus | None,
         Rule("must be one of " + ", ".join(INBOX_STATUSES)),
     ] = None
 

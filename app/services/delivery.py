@@ -8,10 +8,11 @@ without one, rooms are this process's and ``socketio.emit`` is all there is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from app.extensions import socketio
-from app.models import NotificationDict
+from app.models import NotificationDict, Status, iso
 from app.patches.socketio_redis import Routed, RoutedRedisManager
 from app.services.presence import presence
 
@@ -28,6 +29,15 @@ def user_room(user_id: str) -> str:
 def _manager() -> RoutedRedisManager | None:
     manager = socketio.server.manager if socketio.server else None
     return manager if isinstance(manager, RoutedRedisManager) else None
+
+
+def mark_delivered(notifications: Sequence[NotificationDict], now: datetime) -> None:
+    """Show notifications about to be pushed as ``delivered`` at ``now``: the push carries the
+    status its row gets once recorded (``storage.record_delivered``)."""
+    delivered_at = iso(now)
+    for notification in notifications:
+        notification["status"] = Status.DELIVERED.value
+        notification["deliveredAt"] = delivered_at
 
 
 def push(

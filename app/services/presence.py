@@ -5,7 +5,7 @@ Redis layout: one sorted set per user, ``<prefix>:presence:<user>``, whose membe
 sockets every ``PRESENCE_TTL / 3`` seconds, so the sockets of a process that dies stop counting
 within ``PRESENCE_TTL`` seconds (45 by default, under the contract's 60) without anyone cleaning
 up after it. "Where is user X online?" is one ZRANGEBYSCORE of the unexpired members: their
-process ids say which processes a push goes to (``locate``, ``notifications._deliver_batch``).
+process ids say which processes a push goes to (``locate``, ``sending._deliver_batch``).
 
 If Redis fails, answers fall back to this process's own sockets: a user seen offline gets the
 notification as ``pending`` and by replay, so a Redis outage can delay but never lose one.

@@ -17,7 +17,7 @@ from app.observability import metrics
 from app.observability.logging import logged_event
 from app.payloads.rules import MAX_ID, whole_number
 from app.security.tokens import Claims, TokenRefused, verify
-from app.services import notifications
+from app.services import replay
 from app.services.connection_logs import connection_logs
 from app.services.delivery import user_room
 from app.services.presence import presence
@@ -121,7 +121,7 @@ def undo_session(sid: str) -> str | None:
 
 
 def open_session(auth: object) -> None:
-    """Steps in the contract's order; see ``notifications.submit`` for why none is lost.
+    """Steps in the contract's order; see ``sending.submit`` for why none is lost.
 
     Join the room first, so that any push from now on reaches this socket; then register as
     online, so senders from now on push instead of leaving rows pending; only then read what is
@@ -140,7 +140,7 @@ def open_session(auth: object) -> None:
     lifecycle.start_heartbeat()
     log_connection(user, sid, ConnectionEvent.CONNECT)
     try:
-        notifications.replay(user, last_id_of(auth), sid)
+        replay.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
         # Accepted without its replay, the client would take newer live pushes as "seen up to
         # here" and its next lastId would skip what it missed: refused, it tries again later.

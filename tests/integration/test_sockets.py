@@ -24,7 +24,7 @@ from socketio.manager import Manager
 
 from app.extensions import db, socketio
 from app.models import Notification
-from app.services import notifications, revocations
+from app.services import replay, revocations
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
 
@@ -731,7 +731,7 @@ def test_send_notification_during_a_database_outage_acks_service_unavailable(
 ) -> None:
     app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
     # Connected before it: the replay done, the revocations read just before.
-    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)
+    monkeypatch.setattr(replay, "replay", lambda *_args: 0)
     app.extensions[revocations.EXTENSION_KEY].read_at = time.monotonic()
     alice = open_socket(app, "alice")
     assert alice.is_connected()
@@ -747,7 +747,7 @@ def test_a_connect_that_fails_inside_is_refused_not_accepted_half_set_up(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("replay exploded")
 
-    monkeypatch.setattr(notifications, "replay", broken)
+    monkeypatch.setattr(replay, "replay", broken)
     client = open_socket(app, "alice")
     assert client.refusal() == ("internal_error", {"code": "internal_error"})
     with app.app_context():

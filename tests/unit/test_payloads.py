@@ -11,6 +11,7 @@ from app.payloads.__main__ import DEFAULT_SETTINGS
 from app.payloads.base import Payload
 from app.payloads.rules import MAX_ID, user_id, whole_number
 from app.payloads.schema import EVENT_PAYLOADS, model_schema, with_events_section
+from app.services import storage
 
 pytestmark = pytest.mark.unit
 EVENTS = Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md"
@@ -65,3 +66,7 @@ def test_each_schema_names_exactly_the_fields_its_model_takes(model: type[Payloa
     wire_names = {field.alias or name for name, field in model.model_fields.items()}
     assert set(schema["properties"]) == wire_names
     assert schema["additionalProperties"] is False
+
+
+def test_the_inbox_status_filters_are_the_ones_the_query_model_takes() -> None:
+    assert tuple(storage.STATUS_FILTERS) == models.INBOX_STATUSES
