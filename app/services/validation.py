@@ -1,7 +1,5 @@
 """Raw payloads in, checked values out (or ValidationError naming every problem): the service
-side of the payload models in ``app.payloads``.
-
-This is the only place camelCase input becomes snake_case values.
+side of the payload models in ``app.payloads`` (whose aliases turn camelCase into snake_case).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ __all__ = [
     "validate_send",
 ]
 #: The webhook without ``recipientId`` nor ``recipientIds``.
-NO_RECIPIENT = "is required (or give recipientIds)"
+NO_RECIPIENT = {"recipientId": "is required (or give recipientIds)"}
 BOTH_RECIPIENTS = "give recipientId or recipientIds, not both"
 
 
@@ -71,7 +69,7 @@ def validate_send(raw: object, max_message_length: int) -> NewSend:
     payload = require_object(raw)
     context = {"max_message_length": max_message_length}
     if "recipientIds" not in payload:
-        one = NewNotification.check(payload, context=context, missing={"recipientId": NO_RECIPIENT})
+        one = NewNotification.check(payload, context=context, missing=NO_RECIPIENT)
         return NewSend((one.recipient_id,), one.message, one.type, one.data, batch=False)
     if "recipientId" in payload:  # both: the list is not read, the other fields are
         rest = {k: v for k, v in payload.items() if k != "recipientId"}
