@@ -13,16 +13,11 @@ from typing import Any, NamedTuple
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import NotificationDict, utcnow
+from app.payloads.models import PageQuery
+from app.payloads.rules import DEFAULT_PAGE_SIZE
 from app.services import delivery, storage
-from app.services.storage import STATUS_FILTERS
 from app.services.transactions import transaction
-from app.services.validation import require_object
-
-MAX_READ_IDS = 1000
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
-MAX_ID = 2**63 - 1  # BIGINT: a larger cursor is refused rather than sent to the database
-PAGE_PARAMETERS = frozenset({"limit", "before", "after", "status"})
+from app.services.validation import validate_read
 
 
 class PageRequest(NamedTuple):
@@ -77,70 +72,20 @@ def mark_read(user_id: str, raw: object, skip_sid: str | None = None) -> int:
 
 def parse_read_request(raw: object) -> list[int] | None:
     """``{"ids": [...]}`` gives the ids; ``{"all": true}`` gives None (every notification)."""
-    payload = require_object(raw)
-    unknown = sorted(payload.keys() - {"ids", "all"})
-    details = {str(name)[:64]: "is not an allowed field" for name in unknown}
-    ids = payload.get("ids")
-    everything = payload.get("all")
-    if everything is not None and everything is not True:
-        details["all"] = "must be true"
-    if (ids is None) == (everything is None):
-        details["ids"] = "give either ids or all: true"
-    elif ids is not None:
-        numbers = [_id_number(i) for i in ids] if isinstance(ids, list) else []
-        if not 1 <= len(numbers) <= MAX_READ_IDS or None in numbers:
-            details["ids"] = f"must be a list of 1-{MAX_READ_IDS} positive integer ids"
-    if details:
-        raise ValidationError(details, "The read request is not valid.")
-    return None if everything or ids is None else sorted({int(i) for i in ids})
-
-
-def _id_number(value: object) -> int | None:
-    """A notification id (1 to BIGINT's maximum); ``5.0`` counts, as JSON Schema counts it."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
-        return value
-    return None
-
-
-def _decimal(value: str, low: int, high: int) -> int | None:
-    """``value`` as an integer in ``low..high`` when it is written in ASCII digits only."""
-    if not (value.isascii() and value.isdigit()) or len(value) > len(str(high)):
-        return None
-    number = int(value)
-    return number if low <= number <= high else None
+    return validate_read(raw)
 
 
 def parse_page_request(query: Mapping[str, Sequence[str]]) -> PageRequest:
-    """The inbox query (each parameter's values, as given) checked, every problem at once.
-
-    ``limit`` 1-100 (default 20), ``before`` a positive id, ``after`` an id (0 or more),
-    ``status`` one of STATUS_FILTERS; each at most once. Unknown parameters are refused by name,
-    like unknown body fields.
-    """
-    unknown = sorted(query.keys() - PAGE_PARAMETERS)
-    details = {str(name)[:64]: "is not an allowed parameter" for name in unknown}
-    values: dict[str, str] = {}
-    for name in sorted(PAGE_PARAMETERS & query.keys()):
-        given = query[name]
-        if len(given) == 1:
-            values[name] = given[0]
-        else:
-            details[name] = "must be given once"
-    limit = _decimal(values.get("limit", str(DEFAULT_PAGE_SIZE)), 1, MAX_PAGE_SIZE)
-    if limit is None and "limit" in values:
-        details["limit"] = f"must be an integer from 1 to {MAX_PAGE_SIZE}"
-    before = _decimal(values["before"], 1, MAX_ID) if "before" in values else None
-    if before is None and "before" in values:
-        details["before"] = "must be a positive integer id"
-    # after=0 is "from the start": every id is greater.
-    after = _decimal(values["after"], 0, MAX_ID) if "after" in values else None
-    if after is None and "after" in values:
-        details["after"] = "must be an integer id, 0 or more"
-    status = values.get("status")
-    if status is not None and status not in STATUS_FILTERS:
-        details["status"] = "must be one of " + ", ".join(STATUS_FILTERS)
-    if details:
-        raise ValidationError(details, "The query is not valid.")
-    return PageRequest(limit or DEFAULT_PAGE_SIZE, before, status, after)
+    """The inbox query (each parameter's values, as given) checked by ``PageQuery``, every
+    problem at once; a parameter given twice is refused too."""
+    fields = PageQuery.model_fields
+    values = {name: given[0] for name, given in query.items() if given}
+    repeated = {name: "must be given once" for name in fields if len(query.get(name, ())) > 1}
+    values = {name: value for name, value in values.items() if name not in repeated}
+    try:
+        checked = PageQuery.check(values)
+    except ValidationError as error:
+        raise ValidationError((error.details or {}) | repeated, error.message) from None
+    if repeated:
+        raise ValidationError(repeated, PageQuery.refusal)
+    return PageRequest(checked.limit, checked.before, checked.status, checked.after)

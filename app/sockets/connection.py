@@ -15,6 +15,7 @@ from app.extensions import socketio
 from app.models import ConnectionEvent
 from app.observability import metrics
 from app.observability.logging import logged_event
+from app.payloads.rules import MAX_ID, whole_number
 from app.security.tokens import Claims, TokenRefused, verify
 from app.services import replay
 from app.services.connection_logs import connection_logs
@@ -25,17 +26,15 @@ from app.sockets import lifecycle, sessions
 from app.sockets.live import live_sessions
 
 log = logging.getLogger(__name__)
-MAX_LAST_ID = 2**63 - 1
 
 
 def last_id_of(auth: object) -> int | None:
-    """``auth.lastId`` as a non-negative integer (numeric strings accepted), else None."""
+    """``auth.lastId`` as an id, 0 or more (a string of digits too, spaces around allowed),
+    else None: a bad one is no ``lastId`` (the replay is then of every pending one)."""
     value = auth.get("lastId") if isinstance(auth, dict) else None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LAST_ID:
-        return value
-    return None
+    if isinstance(value, str):
+        value = value.strip()
+    return whole_number(value, 0, MAX_ID, digits=True)
 
 
 def authenticate_handshake(auth: object) -> Claims:

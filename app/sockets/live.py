@@ -29,11 +29,12 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from app.errors import ApiError, ErrorCode, Unauthorized, ValidationError
+from app.errors import ApiError, ErrorCode, Unauthorized
 from app.extensions import socketio
 from app.models import iso
 from app.observability import metrics
 from app.observability.logging import logged_event
+from app.payloads.models import RefreshRequest
 from app.security.tokens import Claims, TokenProblem, TokenRefused, verify
 from app.services import revocations
 from app.services.presence import presence
@@ -288,20 +289,10 @@ def live_sessions() -> LiveSessions:
 
 # The client's refresh
 
-REFRESH_FIELDS = frozenset({"token"})
-
 
 def refresh_token_of(raw: object) -> object:
     """The ``token`` of a ``refresh_token`` payload; validation_error for a malformed one."""
-    payload = require_object(raw)
-    details = {
-        str(k)[:64]: "is not an allowed field" for k in sorted(payload.keys() - REFRESH_FIELDS)
-    }
-    if "token" not in payload:
-        details["token"] = "is required"  # noqa: S105 - a message, not a password
-    if details:
-        raise ValidationError(details, "The refresh request is not valid.")
-    return payload["token"]
+    return RefreshRequest.check(require_object(raw)).token
 
 
 @socketio.on("refresh_token")
