@@ -12,10 +12,10 @@ from typing import Any, NotRequired, Union, get_args, get_origin, get_type_hints
 
 from flask import Blueprint, current_app
 
-from app.api.health import VERSION
 from app.errors import ErrorBody, ErrorCode
 from app.models import NotificationDict, Status
 from app.services import inbox, storage, validation
+from app.version import VERSION
 
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"

@@ -25,6 +25,7 @@ from flask import Flask, Response, g, request
 from flask_socketio import ConnectionRefusedError
 
 from app.errors import DATABASE_UNAVAILABLE, ApiError, ErrorCode
+from app.security.authentication import logged_user
 from app.sockets.context import current_event
 from app.sockets.sessions import current_user
 
@@ -142,7 +143,7 @@ def finish_request(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": duration_ms,
         "request_id": request_id,
-        "user_id": g.get("user_id"),
+        "user_id": logged_user(),
         "remote_addr": printable(request.remote_addr or "", 64) or None,
     }
     request_log.log(
