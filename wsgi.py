@@ -10,6 +10,7 @@ if not monkey.is_module_patched("socket"):
     monkey.patch_all()
 
 import os  # noqa: E402
+from functools import partial  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.banner import announce  # noqa: E402
@@ -32,7 +33,10 @@ install_clean_shutdown(app)
 announce(app)
 # Start-up and connect bursts frozen out of the full collections (see app.gc_policy).
 gc_manager = GcManager(
-    sessions.count, socketio.sleep, app.config["GC_PAUSE_LOG_MS"], app.config["GC_FREEZE"]
+    partial(sessions.count, app),
+    socketio.sleep,
+    app.config["GC_PAUSE_LOG_MS"],
+    app.config["GC_FREEZE"],
 )
 gc_manager.install()
 socketio.start_background_task(gc_manager.run)

@@ -31,16 +31,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
 from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable, ValidationError
 from app.extensions import db
 from app.models import Revocation, utcnow
+from app.registry import services
 from app.services.transactions import transaction
 from app.services.validation import require_object, user_id
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.revocations"
 REFRESH_SECONDS = 5.0
 OVERLAP = timedelta(seconds=60)
 REVOKE_FIELDS = frozenset({"userId", "before"})
@@ -92,13 +91,8 @@ class RevocationCache:
         return moved
 
 
-def init_revocations(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = RevocationCache()
-
-
 def cache() -> RevocationCache:
-    found: RevocationCache = current_app.extensions[EXTENSION_KEY]
-    return found
+    return services().revocations
 
 
 def epoch(value: datetime) -> float:

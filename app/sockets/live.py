@@ -27,13 +27,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from app.errors import ApiError, ErrorCode, Unauthorized, ValidationError
 from app.extensions import socketio
 from app.models import iso
 from app.observability import metrics
 from app.observability.logging import logged_event
+from app.registry import services
 from app.security.tokens import Claims, TokenProblem, TokenRefused, verify
 from app.services import revocations
 from app.services.presence import presence
@@ -43,7 +44,6 @@ from app.sockets import lifecycle
 from app.sockets.sessions import current_user
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.live_sessions"
 #: Seconds between the sweeper's rounds: how late, at most, a deadline is noticed.
 RESOLUTION = 0.25
 #: Skipped heap entries tolerated before the heap is rebuilt (and only when they are the most).
@@ -277,13 +277,8 @@ def emit_to(sid: str, event: str, payload: dict[str, Any]) -> None:
     socketio.emit(event, payload, to=sid, ignore_queue=True)
 
 
-def init_live_sessions(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = LiveSessions(app)
-
-
 def live_sessions() -> LiveSessions:
-    found: LiveSessions = current_app.extensions[EXTENSION_KEY]
-    return found
+    return services().live_sessions
 
 
 # The client's refresh
