@@ -9,7 +9,6 @@ from gevent import monkey
 if not monkey.is_module_patched("socket"):
     monkey.patch_all()
 
-import os  # noqa: E402
 from functools import partial  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -42,4 +41,4 @@ gc_manager.install()
 socketio.start_background_task(gc_manager.run)
 
 if __name__ == "__main__":
-    socketio.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=app.config["PORT"])  # noqa: S104
+    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"])

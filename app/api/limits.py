@@ -68,12 +68,13 @@ def exempt_from_address_limit() -> bool:
 
 
 def init_http_limits(app: Flask) -> flask_limiter.Limiter:
+    """Every ``RATELIMIT_*`` setting is written by ``config.profiles`` (the Redis pool to share
+    is added to its storage options by ``app.redis_client.make_redis``)."""
     config = app.config
-    per_window = f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
-    config["RATELIMIT_DEFAULT"] = per_window
-    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = exempt_from_address_limit
-    config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
-    limiter = HeadersOn429Limiter(key_func=client_address)
+    per_window = config["RATELIMIT_DEFAULT"]
+    limiter = HeadersOn429Limiter(
+        key_func=client_address, default_limits_exempt_when=exempt_from_address_limit
+    )
     limiter.init_app(app)
     limiter.exempt(health.bp)
     limiter.exempt(metrics.bp)

@@ -20,13 +20,13 @@ The read buffer is 2 KiB instead of io's 8 KiB (larger reads, a big body, bypass
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from gevent.pywsgi import _InvalidClientInput
 from geventwebsocket.handler import WebSocketHandler
 
 from app.patches.fence import fence
+from config.serving import serving_settings
 
 fence(
     "gevent.pywsgi.WSGIHandler._handle_client_error",
@@ -55,12 +55,9 @@ fence(
 )
 
 
-def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
-
-
-CLIENT_TIMEOUT = _seconds("CLIENT_TIMEOUT", 10)
-WEBSOCKET_TIMEOUT = _seconds("PING_INTERVAL", 25) + _seconds("PING_TIMEOUT", 20) + 5
+SETTINGS = serving_settings()
+CLIENT_TIMEOUT = SETTINGS.CLIENT_TIMEOUT
+WEBSOCKET_TIMEOUT = SETTINGS.websocket_timeout
 #: Bytes of each connection's read buffer.
 READ_BUFFER = 2048
 
