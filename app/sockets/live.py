@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from app.errors import ApiError, ErrorCode, Unauthorized, ValidationError
 from app.extensions import socketio
@@ -41,6 +41,8 @@ from app.services.presence import presence
 from app.services.rate_limits import socket_limits
 from app.services.validation import require_object
 from app.sockets import lifecycle
+from app.sockets.context import current_event
+from app.sockets.dispatch import server_event
 from app.sockets.sessions import current_user
 
 log = logging.getLogger(__name__)
@@ -299,7 +301,7 @@ def refresh_token_of(raw: object) -> object:
     return payload["token"]
 
 
-@socketio.on("refresh_token")
+@server_event("refresh_token")
 @logged_event
 def on_refresh_token(*args: Any) -> dict[str, Any]:
     """Ack ``{success, expiresAt}`` and the socket's deadline moves to the new token's; a token
@@ -320,6 +322,7 @@ def on_refresh_token(*args: Any) -> dict[str, Any]:
             ) from None
         if claims.user != user:
             raise ApiError(ErrorCode.FORBIDDEN, "The new token is another user's.")
-        if not live_sessions().refresh(request.sid, claims):  # type: ignore[attr-defined]
+        event = current_event()
+        if event is None or not live_sessions().refresh(event.sid, claims):
             raise Unauthorized(message="The session has ended.", details={"token": TOKEN_EXPIRED})
     return {"success": True, "expiresAt": expires_at_iso(claims.expires_at)}
