@@ -42,6 +42,8 @@ SCHEME_ATTRIBUTE = "notify_scheme"
 
 
 class Scheme(StrEnum):
+    """How the callers of a route prove who they are."""
+
     USER = "user"
     API_KEY = "api_key"
     METRICS = "metrics"

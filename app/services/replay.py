@@ -47,10 +47,6 @@ def make_replay_workers(app: Flask) -> ReplayWorkers:
     )
 
 
-def _workers() -> ReplayWorkers:
-    return services().replay_workers
-
-
 class ReplayCompleteDict(TypedDict):
     count: int
     truncated: bool
@@ -80,7 +76,7 @@ def replay(user_id: str, last_id: int | None, sid: str) -> Replayed:
     Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
     ``sending._deliver_batch``.
     """
-    workers = _workers()
+    workers = services().replay_workers
     limit = current_app.config["REPLAY_LIMIT"]
     missed = workers.read.run((user_id, last_id, limit + 1))
     truncated = len(missed) > limit

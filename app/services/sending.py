@@ -68,10 +68,6 @@ def make_send_workers(app: Flask) -> SendWorkers:
     )
 
 
-def _workers() -> SendWorkers:
-    return services().send_workers
-
-
 def submit(raw: object, *, sender_id: str | None) -> NotificationDict:
     """Validate, store, then deliver one notification; returns it as stored.
 
@@ -119,7 +115,7 @@ def submit_many(
 
 def store_and_deliver(send: NewSend, sender_id: str | None) -> list[NotificationDict]:
     """Commit ``send``'s rows (with other sends of the moment), then deliver them."""
-    stored = _workers().store.run((send, sender_id))
+    stored = services().send_workers.store.run((send, sender_id))
     _deliver(stored)
     return stored
 
@@ -155,7 +151,7 @@ def _deliver(stored: list[NotificationDict]) -> None:
     the dicts show the status each ends in."""
     entry = metrics.entry_point()
     metrics.notifications_stored(len(stored), entry)
-    _workers().deliver.run(Stored(stored, entry, time.perf_counter()))
+    services().send_workers.deliver.run(Stored(stored, entry, time.perf_counter()))
 
 
 def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:
