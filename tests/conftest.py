@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from flask_socketio import SocketIOTestClient
+from hypothesis import HealthCheck, settings
+from socketio import packet
+from socketio.manager import Manager
 
 from app import MIGRATIONS, create_app
 from app.extensions import db, socketio
@@ -33,7 +37,10 @@ from tests.connection_budget import (  # noqa: F401 - the budget's hooks
     pytest_sessionfinish,
     pytest_terminal_summary,
 )
-from tests.e2e.redis_cluster import redis_cluster  # noqa: F401 - one cluster per session
+from tests.e2e.redis_cluster import (  # noqa: F401 - one cluster per session
+    cluster_db,
+    redis_cluster,
+)
 
 BACKEND = os.environ.get("TEST_BACKEND", "mariadb")
 MARIADB = dict(
@@ -47,6 +54,15 @@ RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
 JWT_SECRET = "test-secret-" + "x" * 40
 API_KEY = "test-webhook-key-0123456789abcdef"
 _prefixes = itertools.count()
+#: ``rows(table)``: every row of a table, straight from the database (the ``rows`` fixture).
+Rows = Callable[[str], list[dict[str, Any]]]
+#: Hypothesis settings of the property tests: the same examples every run, no deadline per
+#: example, nothing saved between runs; ``@settings(REPRODUCIBLE, max_examples=N)``.
+REPRODUCIBLE = settings(
+    deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+)
+#: How long a test waits for what happens in the background (a push, a log row) by default.
+DEADLINE = 5.0
 #: The contract's notification object, field by field.
 NOTIFICATION_KEYS = frozenset(
     {"id", "recipientId", "senderId", "type", "message", "data", "status"}
@@ -190,26 +206,159 @@ def token(app: Flask) -> Callable[..., str]:
     return make
 
 
-@pytest.fixture
-def connect(app: Flask, token: Callable[..., str]) -> Iterator[Callable[..., SocketIOTestClient]]:
-    """``connect(user, **auth)``: a Socket.IO test client authenticated as ``user``."""
-    clients: list[SocketIOTestClient] = []
+def wait_until(
+    predicate: Callable[[], Any], deadline: float = DEADLINE, interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``deadline`` s pass
+    (returns the last falsy answer)."""
+    end = time.monotonic() + deadline
+    while True:
+        answer = predicate()
+        if answer or time.monotonic() >= end:
+            return answer
+        time.sleep(interval)
 
-    def make(user: str | None, **auth: Any) -> SocketIOTestClient:
+
+def poll(
+    read: Callable[[], Any],
+    until: Callable[[Any], bool],
+    deadline: float = DEADLINE,
+    interval: float = 0.02,
+) -> Any:
+    """``read()`` once ``until`` holds for it; fails at the deadline with the last value."""
+    last: list[Any] = []
+
+    def ready() -> bool:
+        last[:] = [read()]
+        return until(last[0])
+
+    assert wait_until(ready, deadline, interval), last[0]
+    return last[0]
+
+
+class SocketClient(SocketIOTestClient):
+    """Flask-SocketIO's test client, usable on a server with a Redis message queue, that keeps
+    what the server sent with a refused handshake and every event it received.
+
+    The stock client refuses any pub/sub manager, although python-socketio hands an emit to this
+    process's own sockets before publishing it, so pushes to test clients still arrive; the
+    listener thread only relays other processes' emits. The stock ``__init__`` also calls
+    ``manager.initialize()`` itself, which on a pub/sub manager starts one more listener thread
+    per client. A stand-in manager takes that one call; the server initialises the real manager
+    once, on its first connect, as it does in production.
+    """
+
+    def __init__(self, app: Flask, auth: dict[str, Any]) -> None:
+        self.real_manager = socketio.server.manager
+        self.connect_error: Any = None
+        self.sid: str | None = None
+        self.history: list[dict[str, Any]] = []
+        socketio.server.manager = Manager()
+        try:
+            super().__init__(app, socketio, auth=auth)
+        finally:
+            socketio.server.manager = self.real_manager
+
+    def connect(
+        self,
+        namespace: str | None = None,
+        query_string: str | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Any = None,
+    ) -> None:
+        server = self.socketio.server
+        server.manager = self.real_manager
+        send = server._send_packet
+
+        def keep_refusal(eio_sid: str, pkt: packet.Packet) -> None:
+            if eio_sid == self.eio_sid and pkt.packet_type == packet.CONNECT_ERROR:
+                self.connect_error = pkt.data
+            send(eio_sid, pkt)
+
+        server._send_packet = keep_refusal
+        try:
+            super().connect(namespace, query_string, headers, auth)
+        finally:
+            server._send_packet = send
+        self.sid = server.manager.sid_from_eio_sid(self.eio_sid, namespace or "/")
+
+    def refusal(self) -> tuple[str, dict[str, Any]]:
+        """The refused handshake's ``err.message`` and ``err.data``, as a client sees them."""
+        assert not self.is_connected()
+        assert isinstance(self.connect_error, dict), self.connect_error
+        return self.connect_error["message"], self.connect_error.get("data") or {}
+
+    def events(self, name: str) -> list[Any]:
+        """Every ``name`` event received so far (the first argument of each), those that came
+        before the server disconnected the socket included (``get_received`` refuses then)."""
+        while self.queue:  # popped one by one: the server may append from another thread
+            self.history.append(self.queue.pop(0))
+        return [pkt["args"][0] for pkt in self.history if pkt["name"] == name]
+
+    def wait_for(self, name: str, count: int = 1) -> list[Any]:
+        """The first ``count`` ``name`` events, waiting for them until the deadline."""
+        found: list[Any] = poll(lambda: self.events(name), until=lambda f: len(f) >= count)
+        return found
+
+
+@pytest.fixture
+def open_socket(app: Flask, token: Callable[..., str], rows: Rows) -> Iterator[OpenSocket]:
+    """``open_socket(app, user, **auth)``: a socket of ``user`` on ``app`` (None: no token).
+
+    Also how tests reach apps built with ``make_app``; the sockets of one test must all be on the
+    app built last, since every ``create_app`` rebinds the one global ``socketio``. At the end
+    it closes the sockets and waits for their log rows: they are written in the background, and
+    would otherwise land after the tables were emptied, in the next test's rows.
+    """
+    clients: list[SocketClient] = []
+
+    def make(target: Flask, user: str | None, **auth: Any) -> SocketClient:
         if user is not None and "token" not in auth:
             auth["token"] = token(user)
-        test_client = socketio.test_client(app, auth=auth)
-        clients.append(test_client)
-        return test_client
+        client = SocketClient(target, auth)
+        clients.append(client)
+        return client
 
     yield make
-    for test_client in clients:
-        if test_client.is_connected():
-            test_client.disconnect()
+    for client in clients:
+        if client.is_connected():
+            client.disconnect()
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    expected = {
+        (client.sid, event)
+        for client in clients
+        if client.sid and client.app.config["SQLALCHEMY_DATABASE_URI"] == database
+        for event in ("connect", "disconnect")
+    }
+    poll(
+        lambda: {(row["socket_id"], row["event"]) for row in rows("connection_logs")},
+        until=lambda found: expected <= found,
+    )
+    # An app with a socket lives on in its background tasks (log writer, presence heartbeat):
+    # close its pooled connections now, or every test would keep a few MariaDB connections open.
+    for used in ({id(app): app} | {id(client.app): client.app for client in clients}).values():
+        with used.app_context():
+            db.engine.dispose()
+    for client in clients:
+        SocketIOTestClient.clients.pop(client.eio_sid, None)
+
+
+#: ``open_socket(app, user, **auth)`` (the ``open_socket`` fixture).
+OpenSocket = Callable[..., SocketClient]
 
 
 @pytest.fixture
-def rows(app: Flask) -> Callable[..., list[dict[str, Any]]]:
+def connect(app: Flask, open_socket: OpenSocket) -> Callable[..., SocketClient]:
+    """``connect(user, **auth)``: :func:`open_socket` on the ``app`` fixture."""
+
+    def make(user: str | None, **auth: Any) -> SocketClient:
+        return open_socket(app, user, **auth)
+
+    return make
+
+
+@pytest.fixture
+def rows(app: Flask) -> Rows:
     """``rows(table)``: every row of a table, straight from the database."""
 
     def read(table: str) -> list[dict[str, Any]]:
@@ -225,3 +374,11 @@ def rows(app: Flask) -> Callable[..., list[dict[str, Any]]]:
 def webhook(client: FlaskClient, body: Any, key: str | None = API_KEY, **kwargs: Any) -> Any:
     headers = ({"X-API-Key": key} if key else {}) | kwargs.pop("headers", {})
     return client.post("/webhook/notify", json=body, headers=headers, **kwargs)
+
+
+def webhook_raw(
+    client: FlaskClient, data: str | bytes, content_type: str = "application/json"
+) -> Any:
+    """POST ``data`` as it is (a body the JSON encoder would not write) with the test key."""
+    headers = {"X-API-Key": API_KEY, "Content-Type": content_type}
+    return client.post("/webhook/notify", data=data, headers=headers)

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.extensions import socketio
 from app.models import NotificationDict, Status, iso
+from app.patches.socketio import Emit, IndexedRooms
 from app.patches.socketio_redis import Routed, RoutedRedisManager
 from app.services.presence import presence
 
@@ -51,8 +52,13 @@ def push(
     """
     manager = _manager()
     if manager is None:
-        for notification in notifications:
-            socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
+        local = socketio.server.manager if socketio.server else None
+        emits = [Emit(n, user_room(n["recipientId"])) for n in notifications]
+        if isinstance(local, IndexedRooms):
+            local.emit_each(NEW_NOTIFICATION, emits)
+        else:
+            for emit in emits:
+                socketio.emit(NEW_NOTIFICATION, emit.data, to=emit.room)
         return [True for _ in notifications]
     items = [
         Routed(n, user_room(n["recipientId"]), where.get(n["recipientId"], frozenset()))

@@ -108,12 +108,36 @@ def _content(mapping: Any) -> tuple[Any, ...]:
     )
 
 
+#: At most this many ``BETWEEN`` ranges in one UPDATE; ids in more runs go in an ``IN`` list.
+MAX_ID_RANGES = 4
+
+
+def id_ranges(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """The runs of consecutive ids in ``ids`` (any order, repeats allowed), lowest first."""
+    ranges: list[tuple[int, int]] = []
+    for i in sorted(set(ids)):
+        if ranges and ranges[-1][1] == i - 1:
+            ranges[-1] = (ranges[-1][0], i)
+        else:
+            ranges.append((i, i))
+    return ranges
+
+
+def ids_condition(ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """``id IN ids``, written as a few ``BETWEEN``s when the ids are a few runs: a batch's rows
+    have consecutive ids, and 1,000 bound ids were most of the UPDATE's cost in PyMySQL."""
+    ranges = id_ranges(ids)
+    if len(ranges) > MAX_ID_RANGES:
+        return TABLE.c.id.in_(sorted(set(ids)))
+    return sa.or_(*(TABLE.c.id.between(low, high) for low, high in ranges))
+
+
 def record_delivered(connection: sa.Connection, ids: Sequence[int], now: datetime) -> None:
     """Mark pending rows delivered; a row read meanwhile stays read."""
     if ids:
         connection.execute(
             sa.update(TABLE)
-            .where(TABLE.c.id.in_(ids), TABLE.c.status == Status.PENDING.value)
+            .where(ids_condition(ids), TABLE.c.status == Status.PENDING.value)
             .values(status=Status.DELIVERED.value, delivered_at=now)
         )
 

@@ -1,4 +1,4 @@
-"""Clients of the real servers: a recording Socket.IO client, the webhook, polling helpers."""
+"""Clients of the real servers: a recording Socket.IO client and the webhook."""
 
 from __future__ import annotations
 
@@ -17,16 +17,28 @@ CONNECT_TIMEOUT = 10.0
 
 
 class Listener:
-    """A ``socketio.Client`` that records every ``new_notification`` it receives."""
+    """A ``socketio.Client`` that records every ``new_notification`` it receives.
+
+    ``transport`` is one transport or a list (``["polling", "websocket"]`` starts with polling
+    and upgrades, as browsers do); ``cookies`` go with every polling request and the websocket
+    upgrade (python-engineio sends the session's cookies), as a balancer's sticky cookie does.
+    """
 
     def __init__(
-        self, url: str, token: str, last_id: int | None = None, transport: str = "websocket"
+        self,
+        url: str,
+        token: str,
+        last_id: int | None = None,
+        transport: str | list[str] = "websocket",
+        cookies: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         # Polling requests ask the server to close their connection: idle keep-alive
         # connections left behind would hold a stopping gunicorn worker.
         self.http = requests.Session()
         self.http.headers["Connection"] = "close"
+        for name, value in (cookies or {}).items():
+            self.http.cookies.set(name, value)
         self.client = socketio.Client(reconnection=False, http_session=self.http)
         self.received: list[dict[str, Any]] = []
         self.changed = threading.Condition()
@@ -35,9 +47,8 @@ class Listener:
         if last_id is not None:
             auth["lastId"] = last_id
         try:
-            self.client.connect(
-                url, auth=auth, transports=[transport], wait_timeout=CONNECT_TIMEOUT
-            )
+            transports = [transport] if isinstance(transport, str) else transport
+            self.client.connect(url, auth=auth, transports=transports, wait_timeout=CONNECT_TIMEOUT)
         except Exception:
             self.http.close()
             raise
@@ -63,6 +74,11 @@ class Listener:
                     return missing
                 self.changed.wait(remaining)
 
+    @property
+    def transport(self) -> str:
+        """The transport in use now."""
+        return str(self.client.transport())
+
     def call(self, event: str, payload: Any) -> Any:
         return self.client.call(event, payload, timeout=CONNECT_TIMEOUT)
 
@@ -72,23 +88,22 @@ class Listener:
         self.http.close()
 
 
+def webhook_at(
+    url: str, body: Any, path: str = "/webhook/notify", timeout: float = 10
+) -> requests.Response:
+    """POST ``body`` to ``path`` at ``url`` with the test key, on a connection the server closes
+    after answering: an idle keep-alive connection would hold a stopping gunicorn worker until
+    its graceful timeout."""
+    headers = {"X-API-Key": API_KEY, "Connection": "close"}
+    return requests.post(f"{url}{path}", json=body, headers=headers, timeout=timeout)
+
+
 def post_webhook(
     server: servers.Server, recipient: str, message: str = "hello", **fields: Any
 ) -> requests.Response:
-    """POST /webhook/notify to ``server`` with the test key, on a connection the server closes
-    after answering: an idle keep-alive connection would hold a stopping gunicorn worker until
-    its graceful timeout."""
-    body = {"recipientId": recipient, "message": message, **fields}
-    headers = {"X-API-Key": API_KEY, "Connection": "close"}
-    return requests.post(f"{server.url}/webhook/notify", json=body, headers=headers, timeout=10)
+    """POST /webhook/notify to ``server`` for ``recipient`` (:func:`webhook_at`)."""
+    return webhook_at(server.url, {"recipientId": recipient, "message": message, **fields})
 
 
-def wait_until(predicate: Callable[[], Any], deadline: float, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned) or ``deadline`` s pass
-    (returns the last falsy answer)."""
-    end = time.monotonic() + deadline
-    while True:
-        answer = predicate()
-        if answer or time.monotonic() >= end:
-            return answer
-        time.sleep(interval)
+#: ``listen(server_or_url, user, ...)`` (the ``listen`` fixture).
+Listen = Callable[..., Listener]

@@ -92,19 +92,20 @@ def start_server(
 def listen(
     token: Callable[..., str], start_server: Callable[..., servers.Server]
 ) -> Iterator[Callable[..., Listener]]:
-    """``listen(server_or_url, user, last_id=None, transport="websocket")``: a connected
-    client authenticated as ``user``, disconnected at the end of the test (before the servers
-    stop: this fixture depends on ``start_server``)."""
+    """``listen(server_or_url, user, last_id=None, transport="websocket", cookies=None)``: a
+    connected :class:`Listener` authenticated as ``user``, disconnected at the end of the test
+    (before the servers stop: this fixture depends on ``start_server``)."""
     made: list[Listener] = []
 
     def make(
         target: servers.Server | str,
         user: str,
         last_id: int | None = None,
-        transport: str = "websocket",
+        transport: str | list[str] = "websocket",
+        cookies: dict[str, str] | None = None,
     ) -> Listener:
         url = target if isinstance(target, str) else target.url
-        listener = Listener(url, token(user), last_id, transport)
+        listener = Listener(url, token(user), last_id, transport, cookies)
         made.append(listener)
         return listener
 

@@ -176,3 +176,11 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         finally:
             cluster.stop()
         return
+
+
+@pytest.fixture
+def cluster_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
+    """A client of the session's Redis Cluster, closed after the test."""
+    client = redis_cluster.client()
+    yield client
+    client.close()

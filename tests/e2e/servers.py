@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
@@ -31,6 +31,27 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def health_within(
+    url: str, proc: subprocess.Popen[bytes], deadline: float = START_DEADLINE
+) -> requests.Response | str:
+    """Poll GET ``url`` (a health URL) until it answers 200 (that answer), or ``proc`` exits or
+    ``deadline`` s pass first: then why, ``exited with <status>`` or ``not healthy after ...``."""
+    end = time.monotonic() + deadline
+    last = "no answer"
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            response = requests.get(url, headers={"Connection": "close"}, timeout=5)
+            if response.status_code == 200:
+                return response
+            last = f"{response.status_code} {response.text[:200]}"
+        except requests.RequestException as error:
+            last = type(error).__name__
+        time.sleep(0.1)
+    return f"not healthy after {deadline} s ({last})"
 
 
 class ServerError(RuntimeError):
@@ -66,20 +87,9 @@ class Server:
     def wait_healthy(self, deadline: float = START_DEADLINE) -> None:
         """Return once GET /health is 200; ServerError with the log if the process dies or
         the deadline passes first."""
-        end = time.monotonic() + deadline
-        last = "no answer"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise ServerError(f"exited with {self.proc.returncode}: {self.describe()}")
-            try:
-                response = get(self, "/health")
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:200]}"
-            except requests.RequestException as error:
-                last = type(error).__name__
-            time.sleep(0.1)
-        raise ServerError(f"not healthy after {deadline} s ({last}): {self.describe()}")
+        answer = health_within(f"{self.url}/health", self.proc, deadline)
+        if isinstance(answer, str):
+            raise ServerError(f"{answer}: {self.describe()}")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -166,3 +176,7 @@ def start(base: Mapping[str, str], log_dir: Path, **overrides: str | None) -> Se
             raise
         return server
     raise AssertionError("unreachable")
+
+
+#: ``start_server(**env_overrides)`` (the ``start_server`` fixtures).
+StartServer = Callable[..., Server]

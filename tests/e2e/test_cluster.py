@@ -20,15 +20,12 @@ import redis
 import requests
 
 from app.services.delivery import user_room
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
+from tests.e2e.clients import Listen, Listener, post_webhook
+from tests.e2e.servers import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def new_user(name: str) -> str:
@@ -86,20 +83,18 @@ def test_health_reports_database_and_redis_ok_from_a_running_server(
 def test_a_webhook_reaches_every_socket_of_the_user_on_every_process(
     cluster: tuple[servers.Server, servers.Server], listen: Listen, rows: Rows
 ) -> None:
-    first, second = cluster
     alice, bob = new_user("alice"), new_user("bob")
-    alice_on_first = listen(first, alice)
-    alice_on_second = listen(second, alice)
-    bob_on_second = listen(second, bob)
+    alice_everywhere = [listen(server, alice) for server in cluster]
+    bob_on_second = listen(cluster[1], bob)
 
-    notification = created(post_webhook(second, alice, "deploy finished", data={"build": 7}))
+    notification = created(post_webhook(cluster[1], alice, "deploy finished", data={"build": 7}))
 
     assert notification["status"] == "delivered"
     assert notification["senderId"] is None
-    assert alice_on_first.wait_for([notification["id"]]) == set()
-    assert alice_on_second.wait_for([notification["id"]]) == set()
-    assert alice_on_first.received == [notification]
-    assert alice_on_second.received == [notification]
+    for alice_socket in alice_everywhere:
+        assert alice_socket.wait_for([notification["id"]]) == set()
+    for alice_socket in alice_everywhere:
+        assert alice_socket.received == [notification]
     assert stored_status(rows, notification["id"]) == "delivered"
     assert bob_on_second.received == []
 
@@ -134,6 +129,21 @@ SocketIO(message_queue=url, channel=channel).emit("new_notification", json.loads
 """
 
 
+def emit_from_another_program(
+    redis_url: str, prefix: str, user: str, payload: dict[str, Any]
+) -> None:
+    """Run :data:`EMITTER` in a process of its own: one push to ``user``'s room over Redis."""
+    emitter = subprocess.run(
+        [str(servers.PYTHON), "-c", EMITTER, redis_url, f"{prefix}:socketio"]
+        + [user_room(user), json.dumps(payload)],
+        cwd=servers.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert emitter.returncode == 0, emitter.stderr
+
+
 def test_a_write_only_emitter_in_another_process_reaches_a_client(
     start_server: StartServer, listen: Listen, prefix: str
 ) -> None:
@@ -142,23 +152,7 @@ def test_a_write_only_emitter_in_another_process_reaches_a_client(
     listener = listen(server, alice)
     payload = {"id": 987654321, "recipientId": alice, "message": "from a worker"}
 
-    emitter = subprocess.run(
-        [
-            str(servers.PYTHON),
-            "-c",
-            EMITTER,
-            REDIS_URL,
-            f"{prefix}:socketio",
-            user_room(alice),
-            json.dumps(payload),
-        ],
-        cwd=servers.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-    assert emitter.returncode == 0, emitter.stderr
+    emit_from_another_program(REDIS_URL, prefix, alice, payload)
     assert listener.wait_for([payload["id"]]) == set()
     assert listener.received == [payload]
 
@@ -367,81 +361,114 @@ class Sender:
         self.thread.join(5)
 
 
-def test_no_notification_is_lost_while_its_recipient_connects(
-    start_server: StartServer, listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str
-) -> None:
-    """The contract's race: rows committed while the recipient connects are pushed or replayed.
-
-    Each round connects (with ``lastId`` of the newest id seen, or without) while webhooks are
-    being sent, then pauses the sender: every acknowledged id must have reached some socket by
-    then. The sender is paused across the disconnect, so this checks the connect side only.
-    """
-    server = start_server()
-    user = new_user("racer")
-    sender = Sender(server, user)
-    seen: set[int] = set()
-    rounds, deadline = 0, time.monotonic() + 25
-    try:
-        while rounds < 200 and time.monotonic() < deadline:
-            rounds += 1
-            sender.resume()
-            time.sleep(random.uniform(0, 0.015))  # jitter: where the connect lands in a send
-            last_id = max(seen) if seen and rounds % 2 else None
-            listener = listen(server, user, last_id=last_id)
-            time.sleep(random.uniform(0, 0.015))
-            sender.pause()
-            missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
-            assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
-            seen |= listener.ids()
-            listener.disconnect()
-            assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
-    finally:
-        sender.stop()
-    assert sender.errors == []
-    assert rounds >= 50, f"only {rounds} rounds in the time allowed"
-    assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
-    assert seen >= set(sender.acked)
-    assert wait_until(
-        lambda: all(
-            r["status"] == "delivered" for r in rows("notifications") if r["recipient_id"] == user
-        ),
-        5,
+def all_delivered(rows: Rows, user: str) -> bool:
+    return all(
+        r["status"] == "delivered" for r in rows("notifications") if r["recipient_id"] == user
     )
 
 
-def test_sending_through_reconnections_with_last_id_loses_nothing(
-    start_server: StartServer, listen: Listen, rows: Rows
+#: ``connect_race(sender_server, targets, user, *, most_rounds, seconds, least_rounds)``
+ConnectRace = Callable[..., None]
+
+
+@pytest.fixture
+def connect_race(listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str) -> ConnectRace:
+    """The contract's race: rows committed while the recipient connects are pushed or replayed.
+
+    Each round connects to the next of ``targets`` (with ``lastId`` of the newest id seen, or
+    without) while webhooks are sent to ``sender_server``, then pauses the sender: every
+    acknowledged id must have reached some socket by then. The sender is paused across the
+    disconnect, so this checks the connect side only.
+    """
+
+    def race(
+        sender_server: servers.Server,
+        targets: tuple[servers.Server, ...],
+        user: str,
+        *,
+        most_rounds: int,
+        seconds: float,
+        least_rounds: int,
+    ) -> None:
+        sender = Sender(sender_server, user)
+        seen: set[int] = set()
+        rounds, deadline = 0, time.monotonic() + seconds
+        try:
+            while rounds < most_rounds and time.monotonic() < deadline:
+                rounds += 1
+                sender.resume()
+                time.sleep(random.uniform(0, 0.015))  # jitter: where the connect lands in a send
+                last_id = max(seen) if seen and rounds % 2 else None
+                listener = listen(targets[rounds % len(targets)], user, last_id=last_id)
+                time.sleep(random.uniform(0, 0.015))
+                sender.pause()
+                missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
+                assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
+                seen |= listener.ids()
+                listener.disconnect()
+                assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
+        finally:
+            sender.stop()
+        assert sender.errors == []
+        assert rounds >= least_rounds, f"only {rounds} rounds in the time allowed"
+        assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
+        assert seen >= set(sender.acked)
+        assert wait_until(lambda: all_delivered(rows, user), 5)
+
+    return race
+
+
+def reconnect_race(
+    sender_server: servers.Server,
+    targets: tuple[servers.Server, ...],
+    listen: Listen,
+    *,
+    user: str,
+    most_listeners: int,
+    seconds: float,
 ) -> None:
-    """At-least-once across dropped connections: webhooks never pause, the client connects,
-    receives a little and disconnects over and over, each time with ``lastId`` of the newest id
-    it has seen; a last connection collects the rest. Every acknowledged id arrives."""
-    server = start_server()
-    user = new_user("flaky")
-    sender = Sender(server, user)
+    """At-least-once across dropped connections: webhooks to ``sender_server`` never pause, the
+    client connects (to each of ``targets`` in turn), receives a little and disconnects over
+    and over, each time with ``lastId`` of the newest id it has seen; a last connection, to the
+    last of ``targets``, collects the rest. Every acknowledged id arrives."""
+    sender = Sender(sender_server, user)
     listeners: list[Listener] = []
 
     def seen() -> set[int]:
         return set().union(*(listener.ids() for listener in listeners))
 
     sender.resume()
-    deadline = time.monotonic() + 12
+    deadline = time.monotonic() + seconds
     try:
-        while len(listeners) < 120 and time.monotonic() < deadline:
-            listeners.append(listen(server, user, last_id=max(seen(), default=None)))
+        while len(listeners) < most_listeners and time.monotonic() < deadline:
+            target = targets[len(listeners) % len(targets)]
+            listeners.append(listen(target, user, last_id=max(seen(), default=None)))
             time.sleep(random.uniform(0, 0.03))
             listeners[-1].disconnect()
     finally:
         sender.stop()
-    final = listen(server, user, last_id=max(seen(), default=None))
+    final = listen(targets[-1], user, last_id=max(seen(), default=None))
     listeners.append(final)
     missing = final.wait_for(set(sender.acked) - seen(), timeout=5)
 
     assert sender.errors == []
     assert len(sender.acked) >= len(listeners), "the sender hardly overlapped the connections"
     assert not missing, f"acknowledged but never received: {sorted(missing)}"
-    assert wait_until(
-        lambda: all(
-            r["status"] == "delivered" for r in rows("notifications") if r["recipient_id"] == user
-        ),
-        5,
-    )
+
+
+def test_no_notification_is_lost_while_its_recipient_connects(
+    start_server: StartServer, connect_race: ConnectRace
+) -> None:
+    """:func:`connect_race` on one process."""
+    server = start_server()
+    connect_race(server, (server,), new_user("racer"), most_rounds=200, seconds=25, least_rounds=50)
+
+
+def test_sending_through_reconnections_with_last_id_loses_nothing(
+    start_server: StartServer, listen: Listen, rows: Rows
+) -> None:
+    """:func:`reconnect_race` on one process; every notification ends delivered."""
+    server = start_server()
+    user = new_user("flaky")
+    reconnect_race(server, (server,), listen, user=user, most_listeners=120, seconds=12)
+    assert wait_until(lambda: all_delivered(rows, user), 5)

@@ -27,8 +27,6 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,11 +35,11 @@ from typing import Any
 
 import pytest
 import requests
-import socketio
 
-from tests.conftest import API_KEY, JWT_SECRET
+from tests.conftest import API_KEY, JWT_SECRET, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import CONNECT_TIMEOUT, Listener, wait_until
+from tests.e2e.clients import Listener, webhook_at
+from tests.e2e.servers import StartServer
 from tests.e2e.test_js_client import needs_node, node_modules, run_suite  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
@@ -64,8 +62,6 @@ ACCESS_LINE = re.compile(
 NGINX_PROBLEM = re.compile(r"\[(emerg|alert|crit)\]")
 START_DEADLINE = 15.0
 STOP_DEADLINE = 10.0
-
-StartServer = Callable[..., servers.Server]
 
 
 def new_user(name: str) -> str:
@@ -191,23 +187,11 @@ def start_nginx(prefix: Path, port: int, site: str, http_extra: str = "") -> Ngi
             stdin=subprocess.DEVNULL,
         )
     nginx = Nginx(prefix, port, proc)
-    end = time.monotonic() + START_DEADLINE
-    last = "no answer"
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"nginx exited with {proc.returncode}: {nginx.describe()}")
-        try:
-            response = requests.get(
-                f"{nginx.url}/health", headers={"Connection": "close"}, timeout=5
-            )
-            if response.status_code == 200:
-                return nginx
-            last = f"{response.status_code} {response.text[:200]}"
-        except requests.RequestException as error:
-            last = type(error).__name__
-        time.sleep(0.1)
-    nginx.stop()
-    raise AssertionError(f"nginx not healthy after {START_DEADLINE} s ({last}): {nginx.describe()}")
+    answer = servers.health_within(f"{nginx.url}/health", proc, START_DEADLINE)
+    if isinstance(answer, str):
+        nginx.stop()
+        raise AssertionError(f"nginx {answer}: {nginx.describe()}")
+    return nginx
 
 
 @dataclass
@@ -287,61 +271,23 @@ def balanced(start_server: StartServer, tmp_path: Path) -> Iterator[Callable[...
         pytest.fail(f"alert or worse in the nginx log of {', '.join(problems)}")
 
 
-class RoutedListener(Listener):
-    """A :class:`Listener` with a list of transports (``["polling", "websocket"]`` starts with
-    polling and upgrades, as browsers do) and, optionally, the sticky cookie, which
-    python-engineio sends on every polling request and on the websocket upgrade."""
-
-    def __init__(self, url: str, token: str, transports: list[str], route: str | None) -> None:
-        self.url = url
-        self.http = requests.Session()
-        self.http.headers["Connection"] = "close"
-        if route is not None:
-            self.http.cookies.set(ROUTE_COOKIE, route)
-        self.client = socketio.Client(reconnection=False, http_session=self.http)
-        self.received: list[dict[str, Any]] = []
-        self.changed = threading.Condition()
-        self.client.on("new_notification", self._record)
-        try:
-            self.client.connect(
-                url, auth={"token": token}, transports=transports, wait_timeout=CONNECT_TIMEOUT
-            )
-        except Exception:
-            self.http.close()
-            raise
-
-    @property
-    def transport(self) -> str:
-        return str(self.client.transport())
-
-
 @pytest.fixture
 def connect(
-    token: Callable[..., str], balanced: Callable[..., Balanced]
-) -> Iterator[Callable[..., RoutedListener]]:
-    """``connect(url, user, transports, route=None)``; disconnected before nginx stops."""
-    made: list[RoutedListener] = []
+    balanced: Callable[..., Balanced], listen: Callable[..., Listener]
+) -> Callable[..., Listener]:
+    """``connect(url, user, transports, route=None)``: a :class:`Listener` with a list of
+    transports and, optionally, the sticky cookie; disconnected before nginx stops."""
 
-    def make(
-        url: str, user: str, transports: list[str], route: str | None = None
-    ) -> RoutedListener:
-        listener = RoutedListener(url, token(user), transports, route)
-        made.append(listener)
-        return listener
+    def make(url: str, user: str, transports: list[str], route: str | None = None) -> Listener:
+        cookies = None if route is None else {ROUTE_COOKIE: route}
+        return listen(url, user, transport=transports, cookies=cookies)
 
-    yield make
-    for listener in made:
-        listener.disconnect()
+    return make
 
 
 def post_webhook(url: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /webhook/notify at ``url``; the 201 answer's body."""
-    response = requests.post(
-        f"{url}/webhook/notify",
-        json=body,
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=10,
-    )
+    response = webhook_at(url, body)
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -353,7 +299,7 @@ POLLING = ["polling"]
 
 
 def test_the_example_as_it_is_sticks_loopback_clients_to_one_process_and_upgrades(
-    balanced: Callable[..., Balanced], connect: Callable[..., RoutedListener]
+    balanced: Callable[..., Balanced], connect: Callable[..., Listener]
 ) -> None:
     """``ip_hash`` unchanged: both loopback clients land on one process, the polling one upgrades
     through nginx, and a webhook through nginx also reaches a client on the other process
@@ -393,7 +339,7 @@ def test_the_example_as_it_is_sticks_loopback_clients_to_one_process_and_upgrade
 
 
 def test_sticky_by_cookie_spreads_clients_over_processes_and_they_all_get_their_notifications(
-    balanced: Callable[..., Balanced], connect: Callable[..., RoutedListener]
+    balanced: Callable[..., Balanced], connect: Callable[..., Listener]
 ) -> None:
     """The example with ``hash $notify_route consistent;`` (its documented open-source
     alternative): alice (polling, upgrading) on one process, bob (websocket) and carol (polling

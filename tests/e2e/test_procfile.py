@@ -96,22 +96,10 @@ def release(command: str, env: dict[str, str]) -> None:
 
 
 def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> requests.Response:
-    end = time.monotonic() + START_DEADLINE
-    last = "no answer"
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            pytest.fail(f"web exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            response = requests.get(url, headers={"Connection": "close"}, timeout=5)
-            if response.status_code == 200:
-                return response
-            last = f"{response.status_code} {response.text[:200]}"
-        except requests.RequestException as error:
-            last = type(error).__name__
-        time.sleep(0.1)
-    pytest.fail(
-        f"not healthy after {START_DEADLINE} s ({last}):\n{log.read_text(errors='replace')}"
-    )
+    answer = servers.health_within(url, proc, START_DEADLINE)
+    if isinstance(answer, str):
+        pytest.fail(f"web {answer}:\n{log.read_text(errors='replace')}")
+    return answer
 
 
 def group_gone(pgid: int, deadline: float) -> bool:

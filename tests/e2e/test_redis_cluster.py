@@ -6,21 +6,19 @@ pushes on shard channels, limits with hash-tagged keys, a write-only emitter on 
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import Callable, Iterator
-
 import pytest
 from redis.cluster import RedisCluster
 
-from app.services.delivery import user_room
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
+from tests.e2e.clients import Listen, Listener, post_webhook
 from tests.e2e.redis_cluster import RedisClusterProcesses
+from tests.e2e.servers import StartServer
 from tests.e2e.test_cluster import (  # noqa: F401 - collected again, on the cluster
-    EMITTER,
     cluster,
+    connect_race,
     created,
+    emit_from_another_program,
     new_user,
     test_a_killed_process_stops_counting_its_users_within_the_presence_ttl,
     test_a_webhook_reaches_every_socket_of_the_user_on_every_process,
@@ -36,6 +34,7 @@ from tests.e2e.test_revocation import old_token, refusal, revoke
 from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the cluster
     listener_received,
     mixed,
+    moving_race,
     process_of,
     test_a_socket_hopping_between_processes_with_last_id_loses_nothing,
     test_no_notification_is_lost_while_its_recipient_moves_between_processes,
@@ -44,9 +43,6 @@ from tests.e2e.test_routing import (  # noqa: F401 - collected again, on the clu
 from tests.faults.test_redis_outage import anonymous_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
 
 
 @pytest.fixture
@@ -58,10 +54,9 @@ def server_base_env(
 
 
 @pytest.fixture
-def redis_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
-    client = redis_cluster.client()
-    yield client
-    client.close()
+def redis_db(cluster_db: RedisCluster) -> RedisCluster:
+    """The cluster, for the tests of test_cluster and test_routing collected again here."""
+    return cluster_db
 
 
 def test_pushes_travel_on_the_shard_channel_of_the_process_that_holds_the_recipient(
@@ -110,16 +105,7 @@ def test_a_write_only_emitter_connected_to_one_node_reaches_a_client(
     payload = {"id": 987654322, "recipientId": alice, "message": "from a worker"}
     node_url = f"redis://127.0.0.1:{redis_cluster.ports[-1]}/0"  # a replica, even
 
-    emitter = subprocess.run(
-        [str(servers.PYTHON), "-c", EMITTER, node_url, f"{prefix}:socketio"]
-        + [user_room(alice), json.dumps(payload)],
-        cwd=servers.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-    assert emitter.returncode == 0, emitter.stderr
+    emit_from_another_program(node_url, prefix, alice, payload)
     assert listener.wait_for([payload["id"]]) == set()
 
 

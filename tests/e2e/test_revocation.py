@@ -10,13 +10,12 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-import requests
 import socketio
 
 from app.services.revocations import REFRESH_SECONDS
-from tests.conftest import API_KEY, JWT_SECRET
+from tests.conftest import JWT_SECRET
 from tests.e2e import servers
-from tests.e2e.clients import Listener
+from tests.e2e.clients import Listener, webhook_at
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 
@@ -28,12 +27,7 @@ def old_token(user: str) -> str:
 
 def revoke(server: servers.Server, user: str) -> dict[str, Any]:
     before = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
-    response = requests.post(
-        f"{server.url}/webhook/revoke",
-        json={"userId": user, "before": before},
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=10,
-    )
+    response = webhook_at(server.url, {"userId": user, "before": before}, "/webhook/revoke")
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

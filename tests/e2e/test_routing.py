@@ -8,7 +8,6 @@ What goes over Redis is watched with a pattern subscription on the test's channe
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections import Counter
@@ -20,16 +19,20 @@ import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import API_KEY
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, post_webhook, wait_until
-from tests.e2e.test_cluster import Sender, created, new_user, presence_members
+from tests.e2e.clients import Listen, post_webhook, webhook_at
+from tests.e2e.servers import StartServer
+from tests.e2e.test_cluster import (  # noqa: F401 - connect_race: the fixture
+    ConnectRace,
+    connect_race,
+    created,
+    new_user,
+    presence_members,
+    reconnect_race,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
-
-StartServer = Callable[..., servers.Server]
-Listen = Callable[..., Listener]
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 class Wire:
@@ -146,12 +149,7 @@ def test_one_publish_per_target_process_per_batch(
     wire.clear()
 
     body = {"recipientIds": users, "message": "to six users on two processes"}
-    answer = requests.post(
-        f"{sender.url}/webhook/notify",
-        json=body,
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=10,
-    )
+    answer = webhook_at(sender.url, body)
     assert answer.status_code == 201, answer.text
     sent = answer.json()["notifications"]
 
@@ -191,86 +189,36 @@ def test_notification_read_goes_to_the_users_other_processes_only(
     assert listener_received(bystander)["own"] == 0
 
 
-def moving_race(
-    sender_server: servers.Server,
-    targets: tuple[servers.Server, servers.Server],
-    listen: Listen,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
-) -> None:
-    """``test_cluster``'s connect race with the recipient's socket moving between two
-    processes each round, and webhooks sent to a third or to one of them."""
-    user = new_user("mover")
-    sender = Sender(sender_server, user)
-    seen: set[int] = set()
-    rounds, deadline = 0, time.monotonic() + 20
-    try:
-        while rounds < 120 and time.monotonic() < deadline:
-            rounds += 1
-            sender.resume()
-            time.sleep(random.uniform(0, 0.015))
-            last_id = max(seen) if seen and rounds % 2 else None
-            listener = listen(targets[rounds % 2], user, last_id=last_id)
-            time.sleep(random.uniform(0, 0.015))
-            sender.pause()
-            missing = listener.wait_for(set(sender.acked) - seen, timeout=5)
-            assert not missing, f"round {rounds} (lastId {last_id}): never received {missing}"
-            seen |= listener.ids()
-            listener.disconnect()
-            assert wait_until(lambda: not presence_members(redis_db, prefix, user), 5)
-    finally:
-        sender.stop()
-    assert sender.errors == []
-    assert rounds >= 30, f"only {rounds} rounds in the time allowed"
-    assert len(sender.acked) >= rounds, "the sender hardly overlapped the connections"
-    assert seen >= set(sender.acked)
-    assert wait_until(
-        lambda: all(
-            r["status"] == "delivered" for r in rows("notifications") if r["recipient_id"] == user
-        ),
-        5,
-    )
+@pytest.fixture
+def moving_race(connect_race: ConnectRace) -> Callable[..., None]:  # noqa: F811 - the fixture
+    """``moving_race(sender_server, targets)``: ``test_cluster``'s connect race with the
+    recipient's socket moving between two processes each round, and webhooks sent to a third
+    or to one of them."""
+
+    def race(sender_server: servers.Server, targets: tuple[servers.Server, servers.Server]) -> None:
+        user = new_user("mover")
+        connect_race(sender_server, targets, user, most_rounds=120, seconds=20, least_rounds=30)
+
+    return race
 
 
 def test_no_notification_is_lost_while_its_recipient_moves_between_processes(
-    start_server: StartServer, listen: Listen, rows: Rows, redis_db: redis.Redis, prefix: str
+    start_server: StartServer, moving_race: Callable[..., None]
 ) -> None:
     first, second = start_server(), start_server()
-    moving_race(first, (first, second), listen, rows, redis_db, prefix)
+    moving_race(first, (first, second))
 
 
 def test_a_socket_hopping_between_processes_with_last_id_loses_nothing(
-    start_server: StartServer, listen: Listen, rows: Rows
+    start_server: StartServer, listen: Listen
 ) -> None:
     """Webhooks never pause; the client connects to one process, then the other, over and
     over, each time with ``lastId`` of the newest id it has seen; a last connection collects
     the rest."""
     first, second = start_server(), start_server()
-    user = new_user("hopper")
-    sender = Sender(first, user)
-    listeners: list[Listener] = []
-
-    def seen() -> set[int]:
-        return set().union(*(listener.ids() for listener in listeners))
-
-    sender.resume()
-    deadline = time.monotonic() + 10
-    try:
-        while len(listeners) < 80 and time.monotonic() < deadline:
-            target = (first, second)[len(listeners) % 2]
-            listeners.append(listen(target, user, last_id=max(seen(), default=None)))
-            time.sleep(random.uniform(0, 0.03))
-            listeners[-1].disconnect()
-    finally:
-        sender.stop()
-    final = listen(second, user, last_id=max(seen(), default=None))
-    listeners.append(final)
-    missing = final.wait_for(set(sender.acked) - seen(), timeout=5)
-
-    assert sender.errors == []
-    assert len(sender.acked) >= len(listeners), "the sender hardly overlapped the connections"
-    assert not missing, f"acknowledged but never received: {sorted(missing)}"
+    reconnect_race(
+        first, (first, second), listen, user=new_user("hopper"), most_listeners=80, seconds=10
+    )
 
 
 # A rolling deploy: one process routes, one does not yet. ----------------------------------
@@ -325,12 +273,8 @@ def test_a_rolling_deploy_loses_nothing_between_a_routing_and_a_broadcasting_pro
 
 
 def test_no_notification_is_lost_while_its_recipient_moves_during_a_rolling_deploy(
-    mixed: tuple[servers.Server, servers.Server],
-    listen: Listen,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
+    mixed: tuple[servers.Server, servers.Server], moving_race: Callable[..., None]
 ) -> None:
     old, new = mixed
-    moving_race(new, (old, new), listen, rows, redis_db, prefix)
-    moving_race(old, (old, new), listen, rows, redis_db, prefix)
+    moving_race(new, (old, new))
+    moving_race(old, (old, new))

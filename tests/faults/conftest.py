@@ -9,21 +9,23 @@ each scenario measured are printed at the end of the run, whatever ``-s`` says.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 
-from tests.conftest import MARIADB
+from tests.conftest import MARIADB, Rows
 from tests.e2e import servers
 from tests.e2e.conftest import log_problems, prefix, redis_db, server_base_env  # noqa: F401
+from tests.e2e.servers import StartServer
 from tests.faults.load import REPORT, Fleet, Ledger
 from tests.faults.private_redis import PrivateRedis
 from tests.faults.proxy import TcpProxy
 
-StartServer = Callable[..., servers.Server]
 #: Small timeouts so that every scenario fits in seconds (all are variables the app reads).
 FAST = {
     "PRESENCE_TTL": "3",
@@ -118,9 +120,6 @@ def fleet(token: Callable[..., str], start_server: StartServer) -> Iterator[Flee
     made.close()
 
 
-Rows = Callable[[str], list[dict[str, Any]]]
-
-
 def newest_id(rows: Rows) -> int:
     return max((row["id"] for row in rows("notifications")), default=0)
 
@@ -136,3 +135,33 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+class Presence:
+    """The presence sets (``services.presence``) under one test's Redis prefix."""
+
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self.client = client
+        self.prefix = key_prefix
+
+    def members(self, users: Iterable[str]) -> set[str]:
+        """Every entry of the users' sets, expired or not (``<process id>|<socket>``)."""
+        return {m for u in users for m in self.client.zrange(f"{self.prefix}:presence:{u}", 0, -1)}
+
+    def entries_of(self, users: Iterable[str], process: str, live_only: bool = False) -> int:
+        """The users' entries of ``process`` (a ``<pid>-<uuid>`` process id); with
+        ``live_only``, the unexpired ones."""
+        now = time.time()
+        return sum(
+            1
+            for user in users
+            for member, score in self.client.zrange(
+                f"{self.prefix}:presence:{user}", 0, -1, withscores=True
+            )
+            if member.startswith(f"{process}|") and (score > now or not live_only)
+        )
+
+
+@pytest.fixture
+def presence(redis_db: redis.Redis, prefix: str) -> Presence:  # noqa: F811 - the fixtures
+    return Presence(redis_db, prefix)

@@ -26,9 +26,9 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import Listener, wait_until
+from tests.e2e.clients import Listener, webhook_at
 
 #: Lines printed at the end of the run by ``pytest_terminal_summary`` (tests/faults/conftest.py).
 REPORT: list[str] = []
@@ -106,12 +106,41 @@ class Ledger:
 
 
 def post(url: str, recipient: str, message: str, timeout: float = 10) -> requests.Response:
-    return requests.post(
-        f"{url}/webhook/notify",
-        json={"recipientId": recipient, "message": message},
-        headers={"X-API-Key": API_KEY, "Connection": "close"},
-        timeout=timeout,
+    return webhook_at(url, {"recipientId": recipient, "message": message}, timeout=timeout)
+
+
+def post_acked(ledger: Ledger, url: str, recipient: str) -> dict[str, Any]:
+    """One webhook to ``url`` for ``recipient``, answered 201 and acknowledged in ``ledger``;
+    its notification."""
+    answer = post(url, recipient, ledger.message())
+    assert answer.status_code == 201, answer.text
+    notification: dict[str, Any] = answer.json()["notification"]
+    ledger.ack(notification["message"], notification["id"])
+    return notification
+
+
+def health(server: servers.Server, timeout: float = 5) -> tuple[int, dict[str, Any]]:
+    """GET /health of ``server``: its status code and body."""
+    response = requests.get(
+        f"{server.url}/health", headers={"Connection": "close"}, timeout=timeout
     )
+    return response.status_code, response.json()
+
+
+def health_is(status: int, *targets: servers.Server, timeout: float = 5) -> bool:
+    """True when each of ``targets`` answers GET /health with ``status``."""
+    return all(health(target, timeout)[0] == status for target in targets)
+
+
+def assert_outage_reported(
+    reporter: servers.Server, other: servers.Server, down: str, timeout: float = 5
+) -> None:
+    """Both servers answer GET /health 503 within 5 s, and ``reporter``'s body names ``down``
+    (``database`` or ``redis``) as the part in error, the other part ok."""
+    assert wait_until(lambda: health_is(503, reporter, other, timeout=timeout), 5)
+    _, body = health(reporter, timeout)
+    up = {"database": "redis", "redis": "database"}[down]
+    assert (body["status"], body[down], body[up]) == ("error", "error", "ok"), body
 
 
 class WebhookLoad:
@@ -229,6 +258,15 @@ class Fleet:
         for sessions in self.sessions.values():
             for listener in sessions:
                 listener.disconnect()
+
+
+def pushed_across(ledger: Ledger, fleet: Fleet, server: servers.Server, user: str) -> bool:
+    """A webhook to ``server`` for ``user`` (acknowledged in ``ledger``) was delivered live and
+    reached ``user``'s socket in ``fleet`` within a second."""
+    notification = post_acked(ledger, server.url, user)
+    return notification["status"] == "delivered" and not fleet.current(user).wait_for(
+        [notification["id"]], 1
+    )
 
 
 class SocketLoad:

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
-import redis
-
-from tests.e2e.clients import wait_until
-from tests.faults.conftest import FAST, StartServer, newest_id
+from tests.conftest import Rows, wait_until
+from tests.faults.conftest import FAST, Presence, StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, WebhookLoad
 
-Rows = Callable[[str], list[dict[str, Any]]]
 TTL = int(FAST["PRESENCE_TTL"])
 
 
-def live_entries(client: redis.Redis, prefix: str, users: list[str], process: str) -> int:
-    """Unexpired presence entries of ``process`` (a ``<pid>-<uuid>`` process id)."""
-    now = time.time()
-    return sum(
-        1
-        for user in users
-        for member, score in client.zrange(f"{prefix}:presence:{user}", 0, -1, withscores=True)
-        if member.startswith(f"{process}|") and score > now
-    )
-
-
 def test_kill_9_of_one_process_loses_no_acknowledged_notification(
-    start_server: StartServer,
-    fleet: Fleet,
-    ledger: Ledger,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
+    start_server: StartServer, fleet: Fleet, ledger: Ledger, rows: Rows, presence: Presence
 ) -> None:
     doomed, survivor = start_server(), start_server()
     fleet.baseline = newest_id(rows)
@@ -50,7 +29,7 @@ def test_kill_9_of_one_process_loses_no_acknowledged_notification(
         fleet.connect(user, doomed)
     for user in on_survivor:
         fleet.connect(user, survivor)
-    members = {m for u in on_doomed for m in redis_db.zrange(f"{prefix}:presence:{u}", 0, -1)}
+    members = presence.members(on_doomed)
     processes = {member.split("|")[0] for member in members}
     assert len(members) == len(on_doomed) and len(processes) == 1
     (doomed_process,) = processes
@@ -69,7 +48,7 @@ def test_kill_9_of_one_process_loses_no_acknowledged_notification(
         reconnected_after = time.monotonic() - killed_at
 
         assert wait_until(
-            lambda: live_entries(redis_db, prefix, on_doomed, doomed_process) == 0, TTL + 3
+            lambda: presence.entries_of(on_doomed, doomed_process, live_only=True) == 0, TTL + 3
         )
         expired_after = time.monotonic() - killed_at
         assert expired_after <= TTL + 1.5, expired_after

@@ -18,16 +18,22 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from tests.e2e import servers
-from tests.e2e.clients import wait_until
+from tests.conftest import Rows, wait_until
 from tests.faults.conftest import StartServer, newest_id
-from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad, post
+from tests.faults.load import (
+    Fleet,
+    Ledger,
+    SocketLoad,
+    WebhookLoad,
+    assert_outage_reported,
+    health_is,
+    post,
+    post_acked,
+)
 from tests.faults.proxy import TcpProxy
 from tests.faults.raw import handshake, refused_as
 
-Rows = Callable[[str], list[dict[str, Any]]]
 OUTAGE = 10.0
 #: What a stopped database makes the servers log, on purpose.
 EXPECTED = [
@@ -36,11 +42,6 @@ EXPECTED = [
     r"Exception during reset or similar",  # SQLAlchemy returning a dead connection
 ]
 REFUSALS = {"503 service_unavailable", "ack service_unavailable"}
-
-
-def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
-    response = servers.get(server, "/health")
-    return response.status_code, response.json()
 
 
 def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itself(
@@ -63,9 +64,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
     # Offline during the outage: her pending ones must reach her when she can connect.
     erin = f"db-erin-{tag}"
     for _ in range(2):
-        answer = post(second.url, erin, message := ledger.message())
-        assert answer.status_code == 201, answer.text
-        ledger.ack(message, answer.json()["notification"]["id"])
+        post_acked(ledger, second.url, erin)
 
     webhooks = WebhookLoad(ledger, [first, second], users, threads=2, interval=0.02)
     events = SocketLoad(ledger, sender, users, interval=0.02)
@@ -74,9 +73,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
         db_proxy.stop()
         stopped_at = time.monotonic()
 
-        assert wait_until(lambda: health(first)[0] == 503 and health(second)[0] == 503, 5)
-        status, body = health(second)
-        assert (body["status"], body["database"], body["redis"]) == ("error", "error", "ok")
+        assert_outage_reported(second, first, "database")
         assert wait_until(lambda: len(ledger.refused) >= 30, 8), "sends were not refused"
         assert set(ledger.refused.values()) <= REFUSALS, set(ledger.refused.values())
         assert any(v.startswith("ack") for v in ledger.refused.values())
@@ -98,7 +95,7 @@ def test_a_database_outage_refuses_sends_with_503_and_the_pool_recovers_by_itsel
 
         assert wait_until(lambda: len(ledger.acked) > acked_before_restart + 20, 15)
         sends_after = time.monotonic() - restarted_at
-        assert wait_until(lambda: health(first)[0] == 200 and health(second)[0] == 200, 10)
+        assert wait_until(lambda: health_is(200, first, second), 10)
         # No worker is stuck: a burst of concurrent sends to each process is answered at once.
         with ThreadPoolExecutor(16) as pool:
             burst = list(

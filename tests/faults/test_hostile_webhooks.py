@@ -17,16 +17,15 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.security import api_keys
-from tests.conftest import API_KEY, webhook
+from tests.conftest import API_KEY, REPRODUCIBLE, Rows, webhook
 from tests.e2e import servers
 from tests.faults.conftest import StartServer
 from tests.faults.load import REPORT, Fleet
 
-Rows = Callable[[str], list[dict[str, Any]]]
 ERROR_CODES = {
     400: {"invalid_json", "validation_error"},
     401: {"unauthorized"},
@@ -244,13 +243,7 @@ def test_a_fuzzer_finds_no_server_error_and_every_acknowledged_row_is_stored(
     session = requests.Session()
 
     @given(body=BODIES)
-    @settings(
-        max_examples=400,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-        database=None,
-    )
+    @settings(REPRODUCIBLE, max_examples=400)
     def check(body: bytes) -> None:
         nonlocal acknowledged
         response = send(server, body, {"Connection": None}, session=session)

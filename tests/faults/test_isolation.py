@@ -16,34 +16,27 @@ from typing import Any
 
 import requests
 
-from tests.e2e.clients import Listener, wait_until
+from tests.conftest import Rows, wait_until
+from tests.e2e.clients import Listener
 from tests.faults.conftest import StartServer
 from tests.faults.load import Fleet, post
 
-Rows = Callable[[str], list[dict[str, Any]]]
 
-
-def inbox(url: str, token: str, **query: Any) -> dict[str, Any]:
-    response = requests.get(
-        f"{url}/api/notifications",
-        params=query,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
+def as_user(method: str, url: str, token: str, **kwargs: Any) -> dict[str, Any]:
+    """An inbox API call with ``token``; the body of its 200 answer."""
+    headers = {"Authorization": f"Bearer {token}"}
+    response = requests.request(method, url, headers=headers, timeout=10, **kwargs)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
+def inbox(url: str, token: str, **query: Any) -> dict[str, Any]:
+    return as_user("GET", f"{url}/api/notifications", token, params=query)
+
+
 def read(url: str, token: str, body: dict[str, Any]) -> int:
-    response = requests.post(
-        f"{url}/api/notifications/read",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    updated: int = response.json()["updated"]
+    updated: int = as_user("POST", f"{url}/api/notifications/read", token, json=body)["updated"]
     return updated
 
 

@@ -21,13 +21,12 @@ import pytest
 import requests
 import websocket
 
+from tests.conftest import Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer
 from tests.faults.load import post
 from tests.faults.raw import ACCEPTED, closed_by_server, engineio_socket, handshake
 
-Rows = Callable[[str], list[dict[str, Any]]]
 METRICS_TOKEN = "m" * 32
 #: A protocol line of the production log (one JSON object per line).
 PROTOCOL_LINE = re.compile(r'^\{.*"logger":"notify\.protocol".*\}$', re.M)

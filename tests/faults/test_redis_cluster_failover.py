@@ -13,33 +13,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
 
-import pytest
-import requests
 from redis.cluster import RedisCluster
 
-from tests.e2e import servers
-from tests.e2e.clients import wait_until
+from tests.conftest import Rows, wait_until
 from tests.e2e.redis_cluster import RedisClusterProcesses
 from tests.e2e.test_routing import process_of
 from tests.faults.conftest import StartServer, newest_id
-from tests.faults.load import Fleet, Ledger, WebhookLoad, post
-
-Rows = Callable[[str], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def cluster_db(redis_cluster: RedisClusterProcesses) -> Iterator[RedisCluster]:
-    client = redis_cluster.client()
-    yield client
-    client.close()
-
-
-def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
-    response = requests.get(f"{server.url}/health", timeout=10)
-    return response.status_code, response.json()
+from tests.faults.load import (
+    Fleet,
+    Ledger,
+    WebhookLoad,
+    assert_outage_reported,
+    health_is,
+    pushed_across,
+)
 
 
 def test_kill_9_of_a_master_loses_nothing_and_heals_after_the_failover(
@@ -69,29 +57,18 @@ def test_kill_9_of_a_master_loses_nothing_and_heals_after_the_failover(
         redis_cluster.kill(owner.port)
         killed_at = time.monotonic()
 
-        assert wait_until(lambda: health(first)[0] == 503 and health(second)[0] == 503, 5)
-        status, body = health(first)
-        assert (body["status"], body["redis"], body["database"]) == ("error", "error", "ok")
+        assert_outage_reported(first, second, "redis", timeout=10)
         acked_at_kill = len(ledger.acked)
         assert wait_until(lambda: len(ledger.acked) >= acked_at_kill + 20, 10), "sends stopped"
 
-        assert wait_until(lambda: health(first)[0] == 200 and health(second)[0] == 200, 30)
+        assert wait_until(lambda: health_is(200, first, second, timeout=10), 30)
         healthy_after = time.monotonic() - killed_at
         assert owner.port not in redis_cluster.masters()
 
         # A push across processes reaches alice on the first process again.
         alice = users[1]
 
-        def pushed_across() -> bool:
-            answer = post(second.url, alice, ledger.message())
-            assert answer.status_code == 201, answer.text
-            notification = answer.json()["notification"]
-            ledger.ack(notification["message"], notification["id"])
-            return notification["status"] == "delivered" and not fleet.current(alice).wait_for(
-                [notification["id"]], 1
-            )
-
-        assert wait_until(pushed_across, 20, interval=0.2)
+        assert wait_until(lambda: pushed_across(ledger, fleet, second, alice), 20, interval=0.2)
         across_after = time.monotonic() - killed_at
         time.sleep(1)
     finally:

@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import requests
 
+from tests.conftest import Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, newest_id
-from tests.faults.load import Fleet, Ledger, WebhookLoad, post
+from tests.faults.load import (
+    Fleet,
+    Ledger,
+    WebhookLoad,
+    assert_outage_reported,
+    health_is,
+    post_acked,
+    pushed_across,
+)
 from tests.faults.private_redis import PrivateRedis
 
-Rows = Callable[[str], list[dict[str, Any]]]
 OUTAGE = 10.0
 #: What a Redis outage makes the servers log, on purpose: python-socketio's listener and
 #: publisher retrying, and the service's own warnings (presence, limits, health).
@@ -37,11 +42,6 @@ EXPECTED = [
     r"Failed to rate limit. Swallowing error",  # Flask-Limiter failing open
 ]
 LIMIT = 5
-
-
-def health(server: servers.Server) -> tuple[int, dict[str, Any]]:
-    response = servers.get(server, "/health")
-    return response.status_code, response.json()
 
 
 def anonymous_calls(server: servers.Server, count: int) -> list[int]:
@@ -85,24 +85,16 @@ def test_a_redis_outage_delays_but_loses_nothing_and_heals_by_itself(
         private_redis.stop()
         stopped_at = time.monotonic()
 
-        assert wait_until(lambda: health(first)[0] == 503 and health(second)[0] == 503, 5)
-        status, body = health(first)
-        assert (body["status"], body["redis"], body["database"]) == ("error", "error", "ok")
+        assert_outage_reported(first, second, "redis")
         acked_at_stop = len(ledger.acked)
         assert wait_until(lambda: len(ledger.acked) >= acked_at_stop + 40, 5), "sends stopped"
 
         # Local delivery goes on: same process, live.
-        answer = post(first.url, alice, ledger.message())
-        assert answer.status_code == 201, answer.text
-        local = answer.json()["notification"]
-        ledger.ack(local["message"], local["id"])
+        local = post_acked(ledger, first.url, alice)
         assert local["status"] == "delivered"
         assert fleet.current(alice).wait_for([local["id"]], 5) == set()
         # A remote recipient is taken as offline: stored pending, replayed later.
-        answer = post(second.url, alice, ledger.message())
-        assert answer.status_code == 201, answer.text
-        remote = answer.json()["notification"]
-        ledger.ack(remote["message"], remote["id"])
+        remote = post_acked(ledger, second.url, alice)
         assert remote["status"] == "pending"
         # A socket send is acknowledged too, and the socket limit fails open: more than LIMIT
         # events pass (the counters are unreachable).
@@ -120,20 +112,11 @@ def test_a_redis_outage_delays_but_loses_nothing_and_heals_by_itself(
         private_redis.start()
         restarted_at = time.monotonic()
 
-        assert wait_until(lambda: health(first)[0] == 200 and health(second)[0] == 200, 20)
+        assert wait_until(lambda: health_is(200, first, second), 20)
         healthy_after = time.monotonic() - restarted_at
 
         # Cross-process pushes resume by themselves: a send on second reaches alice on first.
-        def pushed_across() -> bool:
-            answer = post(second.url, alice, ledger.message())
-            assert answer.status_code == 201, answer.text
-            notification = answer.json()["notification"]
-            ledger.ack(notification["message"], notification["id"])
-            return notification["status"] == "delivered" and not fleet.current(alice).wait_for(
-                [notification["id"]], 1
-            )
-
-        assert wait_until(pushed_across, 20, interval=0.2)
+        assert wait_until(lambda: pushed_across(ledger, fleet, second, alice), 20, interval=0.2)
         across_after = time.monotonic() - restarted_at
         # The limits count again.
         assert anonymous_calls(first, LIMIT + 1)[-1] == 429

@@ -14,18 +14,12 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import redis
-
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
-from tests.faults.conftest import StartServer, newest_id
+from tests.faults.conftest import Presence, StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, SocketLoad, WebhookLoad
-
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 class SlowRequest:
@@ -51,22 +45,8 @@ class SlowRequest:
         return int(head.split()[1]), json.loads(body)
 
 
-def entries_of(client: redis.Redis, prefix: str, users: list[str], process: str) -> int:
-    return sum(
-        1
-        for user in users
-        for member in client.zrange(f"{prefix}:presence:{user}", 0, -1)
-        if member.startswith(f"{process}|")
-    )
-
-
 def test_sigterm_under_load_finishes_in_flight_work_and_loses_nothing(
-    start_server: StartServer,
-    fleet: Fleet,
-    ledger: Ledger,
-    rows: Rows,
-    redis_db: redis.Redis,
-    prefix: str,
+    start_server: StartServer, fleet: Fleet, ledger: Ledger, rows: Rows, presence: Presence
 ) -> None:
     stopping = start_server(PRESENCE_TTL="45")
     survivor = start_server()
@@ -76,11 +56,7 @@ def test_sigterm_under_load_finishes_in_flight_work_and_loses_nothing(
     on_stopping = users[:4]
     for user in users:
         fleet.connect(user, stopping if user in on_stopping else survivor)
-    (process,) = {
-        m.split("|")[0]
-        for u in on_stopping
-        for m in redis_db.zrange(f"{prefix}:presence:{u}", 0, -1)
-    }
+    (process,) = {member.split("|")[0] for member in presence.members(on_stopping)}
     sender = fleet.connect(f"term-sender-{tag}", stopping)
 
     webhooks = WebhookLoad(ledger, [stopping, survivor], users, threads=2, interval=0.01)
@@ -92,7 +68,7 @@ def test_sigterm_under_load_finishes_in_flight_work_and_loses_nothing(
         stopping.terminate()
         terminated_at = time.monotonic()
 
-        assert wait_until(lambda: entries_of(redis_db, prefix, on_stopping, process) == 0, 2)
+        assert wait_until(lambda: presence.entries_of(on_stopping, process) == 0, 2)
         offline_after = time.monotonic() - terminated_at
         assert wait_until(
             lambda: not any(fleet.current(u).client.connected for u in on_stopping), 5

@@ -19,9 +19,9 @@ from typing import Any
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
+from tests.e2e.clients import webhook_at
 from tests.faults.conftest import StartServer, rss_mb, worker_pid
 from tests.faults.load import REPORT, Fleet, post
 from tests.faults.raw import never_reading
@@ -71,14 +71,7 @@ def test_two_hundred_sockets_that_never_read_neither_slow_others_nor_hold_memory
         body = BIG | {"recipientId": slow_user}
         with ThreadPoolExecutor(4) as pool:
             flood = pool.map(
-                lambda _: (
-                    requests.post(
-                        f"{server.url}/webhook/notify",
-                        json=body,
-                        headers={"X-API-Key": API_KEY, "Connection": "close"},
-                        timeout=30,
-                    ).status_code
-                ),
+                lambda _: webhook_at(server.url, body, timeout=30).status_code,
                 range(FLOOD),
             )
             during = latencies(server, reader, reader_user, 20)

@@ -18,13 +18,12 @@ from typing import Any
 
 import requests
 
+from tests.conftest import Rows, wait_until
 from tests.e2e import servers
-from tests.e2e.clients import wait_until
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, post
 from tests.faults.raw import ACCEPTED, closed_by_server, engineio_socket, handshake
 
-Rows = Callable[[str], list[dict[str, Any]]]
 LIMIT = 20
 
 

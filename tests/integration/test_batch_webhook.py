@@ -10,16 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.services.validation import RECIPIENT_RULE
-from tests.conftest import API_KEY, NOTIFICATION_KEYS, webhook
-from tests.integration import test_sockets
-from tests.integration.test_sockets import SocketClient, send
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, SocketClient, webhook, webhook_raw
+from tests.integration.test_sockets import send
 from tests.integration.test_webhook import assert_error
 
 pytestmark = pytest.mark.integration
-# test_sockets' Socket.IO fixtures: they wait for the sockets' log rows before the cleanup.
-open_socket = test_sockets.open_socket
-connect = test_sockets.connect
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def batch(client: FlaskClient, recipients: Any, **fields: Any) -> Any:
@@ -170,11 +165,7 @@ def test_the_largest_batch_the_rules_allow_is_stored_whole(client: FlaskClient, 
         {"recipientIds": recipients, "message": message, "data": data}, ensure_ascii=False
     ).encode()
     assert len(raw) < 64 * 1024
-    response = client.post(
-        "/webhook/notify",
-        data=raw,
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
+    response = webhook_raw(client, raw)
     notifications = stored_notifications(response)
     assert len(notifications) == 1000 and notifications[-1]["message"] == message
     stored = rows("notifications")

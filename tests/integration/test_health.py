@@ -25,22 +25,24 @@ def test_health_is_ok_when_every_part_works(
     assert isinstance(body["version"], str) and body["uptimeSeconds"] >= 0
 
 
+def unhealthy(make_app: Callable[..., Any], **settings: str) -> dict[str, Any]:
+    """The body of the 503 GET /health answer of an app built with ``settings``."""
+    response = make_app(**settings).test_client().get("/health")
+    assert response.status_code == 503
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
 @pytest.mark.mariadb
 def test_health_names_an_unreachable_database(make_app: Callable[..., Any]) -> None:
-    app = make_app(DATABASE_URL=f"mysql://root@127.0.0.1:{CLOSED_PORT}/nothing")
-    response = app.test_client().get("/health")
-    assert response.status_code == 503
-    body = response.get_json()
+    body = unhealthy(make_app, DATABASE_URL=f"mysql://root@127.0.0.1:{CLOSED_PORT}/nothing")
     assert body["status"] == "error" and body["database"] == "error" and body["redis"] == "ok"
     assert "database" in body["error"]
 
 
 @pytest.mark.mariadb
 def test_health_names_an_unreachable_redis(make_app: Callable[..., Any]) -> None:
-    app = make_app(REDIS_URL=f"redis://127.0.0.1:{CLOSED_PORT}/0")
-    response = app.test_client().get("/health")
-    assert response.status_code == 503
-    body = response.get_json()
+    body = unhealthy(make_app, REDIS_URL=f"redis://127.0.0.1:{CLOSED_PORT}/0")
     assert body["status"] == "error" and body["redis"] == "error" and body["database"] == "ok"
     assert "redis" in body["error"]
 

@@ -17,16 +17,10 @@ from app.extensions import db
 from app.models import IdempotencyKey, utcnow
 from app.security.api_keys import key_id
 from app.services import idempotency
-from tests.conftest import API_KEY, webhook
-from tests.integration import test_sockets
-from tests.integration.test_sockets import SocketClient
+from tests.conftest import API_KEY, Rows, SocketClient, webhook
 from tests.integration.test_webhook import assert_error
 
 pytestmark = pytest.mark.integration
-# test_sockets' Socket.IO fixtures: they wait for the sockets' log rows before the cleanup.
-open_socket = test_sockets.open_socket
-connect = test_sockets.connect
-Rows = Callable[[str], list[dict[str, Any]]]
 BODY = {"recipientId": "alice", "message": "Your order shipped"}
 BATCH = {"recipientIds": ["alice", "bob", "carol"], "message": "Sale starts now"}
 

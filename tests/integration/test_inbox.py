@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt as pyjwt
@@ -11,17 +11,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_socketio import SocketIOTestClient
 
 from app.extensions import db
 from app.models import Notification, Status, utcnow
 from app.services import storage
-from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
+from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 Token = Callable[..., str]
-DEADLINE = 5.0
 INBOX = "/api/notifications"
 READ = "/api/notifications/read"
 INDEXES = {"ix_notifications_recipient_id", "ix_notifications_recipient_status_id"}
@@ -479,62 +476,25 @@ def test_the_token_is_checked_before_the_query_or_body(client: FlaskClient) -> N
 # Sockets
 
 
-@pytest.fixture
-def socket_of(
-    app: Flask, connect: Callable[..., SocketIOTestClient], rows: Rows
-) -> Iterator[Callable[[str], SocketIOTestClient]]:
-    """``socket_of(user)``: a connected Socket.IO test client. At the end it closes them and waits
-    for their connection log rows, written in the background, so none lands in the next test."""
-    opened: list[SocketIOTestClient] = []
-
-    def make(user: str) -> SocketIOTestClient:
-        socket = connect(user)
-        assert socket.is_connected()
-        opened.append(socket)
-        return socket
-
-    yield make
-    for socket in opened:
-        if socket.is_connected():
-            socket.disconnect()
-    poll(lambda: len(rows("connection_logs")), until=lambda count: count >= 2 * len(opened))
-    with app.app_context():
-        db.engine.dispose()  # the socket's background tasks would keep pooled connections open
-
-
-def poll(read_value: Callable[[], Any], until: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while not until(value := read_value()):
-        assert time.monotonic() < deadline, value
-        time.sleep(0.02)
-    return value
-
-
-def events(socket: SocketIOTestClient, seen: list[dict[str, Any]], name: str) -> list[Any]:
-    seen.extend(socket.get_received())
-    return [packet["args"][0] for packet in seen if packet["name"] == name]
-
-
 def test_a_read_through_http_tells_the_users_open_sockets(
     app: Flask,
     client: FlaskClient,
     token: Token,
     rows: Rows,
-    socket_of: Callable[[str], SocketIOTestClient],
+    connect: Callable[[str], SocketClient],
 ) -> None:
     ids = store(app, ("alice", Status.PENDING), ("alice", Status.PENDING), ("bob", Status.PENDING))
-    phone, other = socket_of("alice"), socket_of("bob")
-    phone_seen: list[dict[str, Any]] = []
-    other_seen: list[dict[str, Any]] = []
+    phone, other = connect("alice"), connect("bob")
+    assert phone.is_connected() and other.is_connected()
     alice = token("alice")
 
     assert read(client, alice, {"ids": [ids[1], ids[0]]}).get_json()["updated"] == 2
-    found = poll(lambda: events(phone, phone_seen, "notification_read"), until=bool)
+    found = poll(lambda: phone.events("notification_read"), until=bool)
     assert found == [{"ids": [ids[0], ids[1]]}]
     assert read(client, alice, {"all": True}).get_json()["updated"] == 0
-    found = poll(lambda: events(phone, phone_seen, "notification_read"), until=lambda f: len(f) > 1)
+    found = poll(lambda: phone.events("notification_read"), until=lambda f: len(f) > 1)
     assert found == [{"ids": [ids[0], ids[1]]}, {"all": True}]
-    assert events(other, other_seen, "notification_read") == []
+    assert other.events("notification_read") == []
     assert status_by_id(rows)[ids[2]] == ("delivered", False)  # replayed to bob, never read
 
 

@@ -15,11 +15,10 @@ from app.registry import services
 from app.services import revocations
 from app.services.presence import presence
 from app.sockets import live
-from tests.conftest import API_KEY, webhook
-from tests.integration.test_sockets import SocketClient, signed
+from tests.conftest import API_KEY, OpenSocket, SocketClient, poll, webhook
+from tests.integration.test_sockets import signed
 
 pytestmark = pytest.mark.integration
-OpenSocket = Callable[..., SocketClient]
 #: The sweeper's resolution and the test client's thread switches: a deadline is kept within.
 SLACK = 1.0
 
@@ -45,9 +44,7 @@ def iso(moment: datetime) -> str:
 
 def wait_until_ended(socket: SocketClient, deadline: float) -> float:
     """When ``socket`` got disconnected (time.time()), failing past ``deadline``."""
-    while socket.is_connected():
-        assert time.time() < deadline, "still connected"
-        time.sleep(0.02)
+    poll(socket.is_connected, until=lambda on: not on, deadline=deadline - time.time())
     return time.time()
 
 

@@ -5,24 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_socketio import SocketIOTestClient
 
-from app.extensions import db, socketio
 from app.observability.logging import WORKER_ACCESS_LOGGER, JsonFormatter
 from app.registry import services
-from tests.conftest import API_KEY, webhook
+from tests.conftest import API_KEY, OpenSocket, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
-OpenSocket = Callable[..., SocketIOTestClient]
-DEADLINE = 5.0
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 SECRET_MESSAGE = "the-secret-message-body-4242"
@@ -32,33 +26,6 @@ SECRET_QUERY = "secret-query-value-9191"
 def lines_of(caplog: pytest.LogCaptureFixture, logger: str) -> list[dict[str, Any]]:
     """The structured fields of every line ``logger`` wrote."""
     return [r.notify_fields for r in caplog.records if r.name == logger]
-
-
-@pytest.fixture
-def open_socket(token: Callable[..., str], rows: Rows) -> Iterator[OpenSocket]:
-    """``open_socket(app, user, **auth)``; at the end the sockets close and their connection log
-    rows (written in the background) are awaited, so none lands among the next test's rows."""
-    made: list[tuple[Flask, SocketIOTestClient, bool]] = []
-
-    def make(target: Flask, user: str | None, **auth: Any) -> SocketIOTestClient:
-        if user is not None and "token" not in auth:
-            auth["token"] = token(user)
-        client = socketio.test_client(target, auth=auth)
-        made.append((target, client, client.is_connected()))
-        return client
-
-    yield make
-    for _, client, _ in made:
-        if client.is_connected():
-            client.disconnect()
-    expected = 2 * sum(connected for _, _, connected in made)
-    deadline = time.monotonic() + DEADLINE
-    while len(rows("connection_logs")) < expected:
-        assert time.monotonic() < deadline, "connection log rows not written"
-        time.sleep(0.02)
-    for target in {id(target): target for target, _, _ in made}.values():
-        with target.app_context():
-            db.engine.dispose()
 
 
 def test_a_safe_request_id_is_kept_and_echoed(client: FlaskClient) -> None:

@@ -5,24 +5,17 @@ The registry is global to the test process, so every test compares two scrapes o
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_socketio import SocketIOTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.extensions import db, socketio
-from tests.conftest import webhook
+from tests.conftest import DEADLINE, OpenSocket, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 Samples = dict[str, float]
-OpenSocket = Callable[..., SocketIOTestClient]
-DEADLINE = 5.0
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 FAMILIES = {
     "notify_connected_sockets": "gauge",
@@ -64,39 +57,6 @@ def grown(before: Samples, after: Samples) -> Samples:
         for key in after
         if after[key] != before.get(key, 0.0) and "_bucket" not in key and "_sum" not in key
     }
-
-
-def poll(read: Callable[[], Any], until: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while not until(value := read()):
-        assert time.monotonic() < deadline, value
-        time.sleep(0.02)
-    return value
-
-
-@pytest.fixture
-def open_socket(token: Callable[..., str], rows: Rows) -> Iterator[OpenSocket]:
-    """``open_socket(app, user, **auth)``: a Socket.IO test client on ``app``. At the end the
-    sockets close and their connection log rows (written in the background) are awaited, so
-    none lands among the next test's rows; the apps' pooled connections are closed."""
-    made: list[tuple[Flask, SocketIOTestClient, bool]] = []
-
-    def make(target: Flask, user: str | None, **auth: Any) -> SocketIOTestClient:
-        if user is not None and "token" not in auth:
-            auth["token"] = token(user)
-        client = socketio.test_client(target, auth=auth)
-        made.append((target, client, client.is_connected()))
-        return client
-
-    yield make
-    for _, client, _ in made:
-        if client.is_connected():
-            client.disconnect()
-    expected = 2 * sum(connected for _, _, connected in made)
-    poll(lambda: len(rows("connection_logs")), until=lambda count: count >= expected)
-    for target in {id(target): target for target, _, _ in made}.values():
-        with target.app_context():
-            db.engine.dispose()
 
 
 def test_metrics_are_served_in_the_prometheus_text_format(client: FlaskClient) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from openapi_spec_validator import validate
 
 from app.extensions import db
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, REPRODUCIBLE
 
 pytestmark = pytest.mark.integration
 UNDOCUMENTED = {"/socket.io/"}  # the Socket.IO endpoint is described in docs/EVENTS.md
@@ -62,13 +62,7 @@ def test_schemathesis_finds_no_server_error_and_no_broken_response(
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
+        @settings(REPRODUCIBLE, max_examples=25)
         def check(case: Any) -> None:
             try:
                 case.call_and_validate(headers=headers)

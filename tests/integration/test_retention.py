@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,10 +11,9 @@ from flask import Flask
 from app.extensions import db
 from app.models import ConnectionEvent, ConnectionLog, IdempotencyKey, Notification, Status, utcnow
 from app.services import idempotency
-from tests.conftest import webhook
+from tests.conftest import Rows, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def seed(app: Flask, table: type, *ages: timedelta) -> None:

@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt as pyjwt
@@ -18,97 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_socketio import SocketIOTestClient
-from socketio import packet
-from socketio.manager import Manager
 
 from app.extensions import db, socketio
 from app.models import Notification
 from app.registry import services
 from app.services import replay
 from app.services.presence import presence
-from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, webhook
+from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
-DEADLINE = 5.0
-
-
-class SocketClient(SocketIOTestClient):
-    """Flask-SocketIO's test client, usable on a server with a Redis message queue, that keeps
-    what the server sent with a refused handshake and every event it received.
-
-    The stock client refuses any pub/sub manager, although python-socketio hands an emit to this
-    process's own sockets before publishing it, so pushes to test clients still arrive; the
-    listener thread only relays other processes' emits. The stock ``__init__`` also calls
-    ``manager.initialize()`` itself, which on a pub/sub manager starts one more listener thread
-    per client. A stand-in manager takes that one call; the server initialises the real manager
-    once, on its first connect, as it does in production.
-    """
-
-    def __init__(self, app: Flask, auth: dict[str, Any]) -> None:
-        self.real_manager = socketio.server.manager
-        self.connect_error: Any = None
-        self.sid: str | None = None
-        self.history: list[dict[str, Any]] = []
-        socketio.server.manager = Manager()
-        try:
-            super().__init__(app, socketio, auth=auth)
-        finally:
-            socketio.server.manager = self.real_manager
-
-    def connect(
-        self,
-        namespace: str | None = None,
-        query_string: str | None = None,
-        headers: dict[str, str] | None = None,
-        auth: Any = None,
-    ) -> None:
-        server = self.socketio.server
-        server.manager = self.real_manager
-        send = server._send_packet
-
-        def keep_refusal(eio_sid: str, pkt: packet.Packet) -> None:
-            if eio_sid == self.eio_sid and pkt.packet_type == packet.CONNECT_ERROR:
-                self.connect_error = pkt.data
-            send(eio_sid, pkt)
-
-        server._send_packet = keep_refusal
-        try:
-            super().connect(namespace, query_string, headers, auth)
-        finally:
-            server._send_packet = send
-        self.sid = server.manager.sid_from_eio_sid(self.eio_sid, namespace or "/")
-
-    def refusal(self) -> tuple[str, dict[str, Any]]:
-        """The refused handshake's ``err.message`` and ``err.data``, as a client sees them."""
-        assert not self.is_connected()
-        assert isinstance(self.connect_error, dict), self.connect_error
-        return self.connect_error["message"], self.connect_error.get("data") or {}
-
-    def events(self, name: str) -> list[Any]:
-        """Every ``name`` event received so far (the first argument of each), those that came
-        before the server disconnected the socket included (``get_received`` refuses then)."""
-        while self.queue:  # popped one by one: the server may append from another thread
-            self.history.append(self.queue.pop(0))
-        return [pkt["args"][0] for pkt in self.history if pkt["name"] == name]
-
-    def wait_for(self, name: str, count: int = 1) -> list[Any]:
-        """The first ``count`` ``name`` events, waiting for them until the deadline."""
-        deadline = time.monotonic() + DEADLINE
-        while len(found := self.events(name)) < count:
-            assert time.monotonic() < deadline, f"{len(found)} of {count} {name!r} events"
-            time.sleep(0.01)
-        return found
-
-
-def poll(read: Callable[[], Any], until: Callable[[Any], bool]) -> Any:
-    """``read()`` once ``until`` holds for it; fails at the deadline with the last value."""
-    deadline = time.monotonic() + DEADLINE
-    while not until(value := read()):
-        assert time.monotonic() < deadline, value
-        time.sleep(0.02)
-    return value
 
 
 def signed(claims: dict[str, Any], key: Any = JWT_SECRET, algorithm: str = "HS256") -> str:
@@ -125,60 +43,6 @@ def hs256_by_hand(claims: dict[str, Any], key: bytes) -> str:
     body = part(json.dumps(claims).encode())
     mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{part(mac)}"
-
-
-@pytest.fixture
-def open_socket(
-    app: Flask, token: Callable[..., str], rows: Rows
-) -> Iterator[Callable[..., SocketClient]]:
-    """``open_socket(app, user, **auth)``: a socket of ``user`` on ``app`` (None: no token).
-
-    Also how tests reach apps built with ``make_app``; the sockets of one test must all be on the
-    app built last, since every ``create_app`` rebinds the one global ``socketio``. At the end
-    it closes the sockets and waits for their log rows: they are written in the background, and
-    would otherwise land after the tables were emptied, in the next test's rows.
-    """
-    clients: list[SocketClient] = []
-
-    def make(target: Flask, user: str | None, **auth: Any) -> SocketClient:
-        if user is not None and "token" not in auth:
-            auth["token"] = token(user)
-        client = SocketClient(target, auth)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        if client.is_connected():
-            client.disconnect()
-    database = app.config["SQLALCHEMY_DATABASE_URI"]
-    expected = {
-        (client.sid, event)
-        for client in clients
-        if client.sid and client.app.config["SQLALCHEMY_DATABASE_URI"] == database
-        for event in ("connect", "disconnect")
-    }
-    poll(
-        lambda: {(row["socket_id"], row["event"]) for row in rows("connection_logs")},
-        until=lambda found: expected <= found,
-    )
-    # An app with a socket lives on in its background tasks (log writer, presence heartbeat):
-    # close its pooled connections now, or every test would keep a few MariaDB connections open.
-    for used in ({id(app): app} | {id(client.app): client.app for client in clients}).values():
-        with used.app_context():
-            db.engine.dispose()
-    for client in clients:
-        SocketIOTestClient.clients.pop(client.eio_sid, None)
-
-
-@pytest.fixture
-def connect(app: Flask, open_socket: Callable[..., SocketClient]) -> Callable[..., SocketClient]:
-    """conftest's ``connect(user, **auth)``, on a client that also works with Redis queues."""
-
-    def make(user: str | None, **auth: Any) -> SocketClient:
-        return open_socket(app, user, **auth)
-
-    return make
 
 
 def send(client: SocketClient, payload: Any) -> dict[str, Any]:

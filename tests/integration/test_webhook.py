@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import API_KEY, NOTIFICATION_KEYS, webhook
+from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, webhook, webhook_raw
 
 pytestmark = pytest.mark.integration
-Rows = Callable[[str], list[dict[str, Any]]]
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -110,11 +109,7 @@ def test_webhook_accepts_message_length_boundaries(client: FlaskClient, length: 
 
 @pytest.mark.parametrize("body", [[1, 2], "text", 5, None])
 def test_webhook_refuses_a_body_that_is_not_an_object(client: FlaskClient, body: Any) -> None:
-    response = client.post(
-        "/webhook/notify",
-        data=json.dumps(body),
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
+    response = webhook_raw(client, json.dumps(body))
     assert assert_error(response, 400, "validation_error")["details"] == {
         "body": "must be a JSON object"
     }
@@ -124,31 +119,19 @@ def test_webhook_refuses_a_body_that_is_not_an_object(client: FlaskClient, body:
 def test_webhook_answers_invalid_json_in_the_contract_shape(
     client: FlaskClient, rows: Rows, raw: bytes
 ) -> None:
-    response = client.post(
-        "/webhook/notify",
-        data=raw,
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
+    response = webhook_raw(client, raw)
     assert_error(response, 400, "invalid_json")
     assert rows("notifications") == []
 
 
 def test_webhook_refuses_another_content_type(client: FlaskClient) -> None:
-    response = client.post(
-        "/webhook/notify",
-        data="recipientId=u&message=m",
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/x-www-form-urlencoded"},
-    )
+    response = webhook_raw(client, "recipientId=u&message=m", "application/x-www-form-urlencoded")
     assert_error(response, 415, "unsupported_media_type")
 
 
 def test_webhook_refuses_an_oversized_body(client: FlaskClient, rows: Rows) -> None:
     body = json.dumps({"recipientId": "u", "message": "m", "data": {"x": "y" * 70000}})
-    response = client.post(
-        "/webhook/notify",
-        data=body,
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
+    response = webhook_raw(client, body)
     assert_error(response, 413, "payload_too_large")
     assert rows("notifications") == []
 

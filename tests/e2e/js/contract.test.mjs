@@ -262,20 +262,22 @@ describe("mark_read", () => {
 });
 
 describe("transports", () => {
-  test("websocket only", async () => {
+  // A socket on that one transport receives a webhook's push; the user and the socket.
+  async function pushedOver(transport) {
     const user = uid();
-    const socket = await connect(user, { transports: ["websocket"] });
-    assert.equal(socket.io.engine.transport.name, "websocket");
-    const sent = await webhook(user, "over websocket");
+    const socket = await connect(user, { transports: [transport] });
+    assert.equal(socket.io.engine.transport.name, transport);
+    const sent = await webhook(user, `over ${transport}`);
     await received(socket, [sent.id]);
+    return { user, socket };
+  }
+
+  test("websocket only", async () => {
+    await pushedOver("websocket");
   });
 
   test("polling only", async () => {
-    const user = uid();
-    const socket = await connect(user, { transports: ["polling"] });
-    assert.equal(socket.io.engine.transport.name, "polling");
-    const sent = await webhook(user, "over polling");
-    await received(socket, [sent.id]);
+    const { user, socket } = await pushedOver("polling");
     const ack = await call(socket, "send_notification", { recipientId: user, message: "self" });
     assert.equal(ack.success, true, JSON.stringify(ack));
   });
