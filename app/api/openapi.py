@@ -13,13 +13,13 @@ from typing import Any, NotRequired, Union, get_args, get_origin, get_type_hints
 
 from flask import Blueprint, current_app
 
-from app.api.health import VERSION
 from app.errors import ErrorBody, ErrorCode
 from app.models import NotificationDict, Status
 from app.payloads import models
 from app.payloads.base import Payload
 from app.payloads.rules import IDEMPOTENCY_KEY
 from app.payloads.schema import model_schema
+from app.version import VERSION
 
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"

@@ -31,7 +31,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import os
 import re
 from typing import Any
 
@@ -39,6 +38,7 @@ from gevent.pywsgi import OldMessage, _InvalidClientInput
 from geventwebsocket.handler import WebSocketHandler
 
 from app.patches.fence import fence
+from config.serving import serving_settings
 
 fence(
     "gevent.pywsgi.WSGIHandler._handle_client_error",
@@ -133,12 +133,9 @@ def parse_headers(fp: Any) -> Any:
     return http.client.parse_headers(io.BytesIO(block), _class=OldMessage)
 
 
-def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
-
-
-CLIENT_TIMEOUT = _seconds("CLIENT_TIMEOUT", 10)
-WEBSOCKET_TIMEOUT = _seconds("PING_INTERVAL", 25) + _seconds("PING_TIMEOUT", 20) + 5
+SETTINGS = serving_settings()
+CLIENT_TIMEOUT = SETTINGS.CLIENT_TIMEOUT
+WEBSOCKET_TIMEOUT = SETTINGS.websocket_timeout
 #: Bytes of each connection's read buffer.
 READ_BUFFER = 1024
 

@@ -23,13 +23,13 @@ from flask import Flask, current_app
 from app.errors import ServiceUnavailable
 from app.models import NotificationDict, Status, utcnow
 from app.observability import metrics
+from app.registry import services
 from app.services import delivery, storage
 from app.services.batching import Batcher, HeldConnection
 
 log = logging.getLogger(__name__)
 #: Connects whose reads (or records) one worker runs together.
 MAX_BATCH = 256
-EXTENSION_KEY = "notify.replay_workers"
 
 
 class ReplayWorkers(NamedTuple):
@@ -40,16 +40,11 @@ class ReplayWorkers(NamedTuple):
     record: Batcher[tuple[list[int], datetime], None]
 
 
-def init_replay_workers(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = ReplayWorkers(
+def make_replay_workers(app: Flask) -> ReplayWorkers:
+    return ReplayWorkers(
         Batcher(app, "read-replays", _read_batch, MAX_BATCH),
         Batcher(app, "record-replays", _record_batch, MAX_BATCH),
     )
-
-
-def _workers() -> ReplayWorkers:
-    workers: ReplayWorkers = current_app.extensions[EXTENSION_KEY]
-    return workers
 
 
 class ReplayCompleteDict(TypedDict):
@@ -81,7 +76,7 @@ def replay(user_id: str, last_id: int | None, sid: str) -> Replayed:
     Pending ones pushed here become ``delivered``: pushed first, recorded after, as in
     ``sending._deliver_batch``.
     """
-    workers = _workers()
+    workers = services().replay_workers
     limit = current_app.config["REPLAY_LIMIT"]
     missed = workers.read.run((user_id, last_id, limit + 1))
     truncated = len(missed) > limit

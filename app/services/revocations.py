@@ -31,18 +31,17 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
 from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable
 from app.extensions import db
 from app.models import Revocation as RevocationRow
 from app.models import utcnow
 from app.payloads.models import Revocation
+from app.registry import services
 from app.services.transactions import transaction
 from app.services.validation import require_object
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.revocations"
 REFRESH_SECONDS = 5.0
 OVERLAP = timedelta(seconds=60)
 TABLE: sa.Table = RevocationRow.__table__
@@ -93,13 +92,8 @@ class RevocationCache:
         return moved
 
 
-def init_revocations(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = RevocationCache()
-
-
 def cache() -> RevocationCache:
-    found: RevocationCache = current_app.extensions[EXTENSION_KEY]
-    return found
+    return services().revocations
 
 
 def epoch(value: datetime) -> float:

@@ -27,6 +27,7 @@ from app.errors import ServiceUnavailable
 from app.extensions import db
 from app.models import NotificationDict, Status, utcnow
 from app.observability import metrics
+from app.registry import services
 from app.services import delivery, idempotency, storage
 from app.services.batching import Batcher, HeldConnection
 from app.services.idempotency import Answer
@@ -43,7 +44,6 @@ from app.services.validation import (
 log = logging.getLogger(__name__)
 #: Sends (each of 1 to 1000 rows) one worker stores or delivers together.
 MAX_BATCH = 256
-EXTENSION_KEY = "notify.send_workers"
 
 
 class Stored(NamedTuple):
@@ -61,16 +61,11 @@ class SendWorkers(NamedTuple):
     deliver: Batcher[Stored, None]
 
 
-def init_send_workers(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = SendWorkers(
+def make_send_workers(app: Flask) -> SendWorkers:
+    return SendWorkers(
         Batcher(app, "store-sends", _store_batch, MAX_BATCH),
         Batcher(app, "deliver-sends", _deliver_batch, MAX_BATCH),
     )
-
-
-def _workers() -> SendWorkers:
-    workers: SendWorkers = current_app.extensions[EXTENSION_KEY]
-    return workers
 
 
 def submit(raw: object, *, sender_id: str | None) -> NotificationDict:
@@ -120,7 +115,7 @@ def submit_many(
 
 def store_and_deliver(send: NewSend, sender_id: str | None) -> list[NotificationDict]:
     """Commit ``send``'s rows (with other sends of the moment), then deliver them."""
-    stored = _workers().store.run((send, sender_id))
+    stored = services().send_workers.store.run((send, sender_id))
     _deliver(stored)
     return stored
 
@@ -156,7 +151,7 @@ def _deliver(stored: list[NotificationDict]) -> None:
     the dicts show the status each ends in."""
     entry = metrics.entry_point()
     metrics.notifications_stored(len(stored), entry)
-    _workers().deliver.run(Stored(stored, entry, time.perf_counter()))
+    services().send_workers.deliver.run(Stored(stored, entry, time.perf_counter()))
 
 
 def answer_for(send: NewSend, stored: Sequence[NotificationDict]) -> Answer:

@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint
 
-from app.api.body import read_json_body
 from app.payloads.models import DevTokenRequest
+from app.request_body import read_json_body
 from app.security.tokens import issue
 from app.services.validation import require_object
 

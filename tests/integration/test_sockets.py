@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db, socketio
 from app.models import Notification
-from app.services import replay, revocations
+from app.registry import services
+from app.services import replay
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
@@ -596,7 +597,7 @@ def test_send_notification_during_a_database_outage_acks_service_unavailable(
     app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
     # Connected before it: the replay done, the revocations read just before.
     monkeypatch.setattr(replay, "replay", lambda *_args: 0)
-    app.extensions[revocations.EXTENSION_KEY].read_at = time.monotonic()
+    services(app).revocations.read_at = time.monotonic()
     alice = open_socket(app, "alice")
     assert alice.is_connected()
     ack = send(alice, {"recipientId": "bob", "message": "hi"})
