@@ -9,7 +9,7 @@ from gevent import monkey
 if not monkey.is_module_patched("socket"):
     monkey.patch_all()
 
-import os  # noqa: E402
+from functools import partial  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.banner import announce  # noqa: E402
@@ -32,10 +32,13 @@ install_clean_shutdown(app)
 announce(app)
 # Start-up and connect bursts frozen out of the full collections (see app.gc_policy).
 gc_manager = GcManager(
-    sessions.count, socketio.sleep, app.config["GC_PAUSE_LOG_MS"], app.config["GC_FREEZE"]
+    partial(sessions.count, app),
+    socketio.sleep,
+    app.config["GC_PAUSE_LOG_MS"],
+    app.config["GC_FREEZE"],
 )
 gc_manager.install()
 socketio.start_background_task(gc_manager.run)
 
 if __name__ == "__main__":
-    socketio.run(app, host=os.environ.get("HOST", "0.0.0.0"), port=app.config["PORT"])  # noqa: S104
+    socketio.run(app, host=app.config["HOST"], port=app.config["PORT"])

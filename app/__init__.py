@@ -15,26 +15,29 @@ from app.api.limits import WEBHOOK_PATH, init_http_limits
 from app.cli import register_cli
 from app.errors import register_error_handlers
 from app.extensions import cors, db, jwt, migrate, socketio, talisman
-from app.observability.logging import adopt_library_loggers, configure_logging
+from app.observability.logging import adopt_library_loggers, configure_logging, formatter_for
 from app.patches import engineio as engineio_patches
 from app.patches import flask_socketio as flask_socketio_patch
 from app.patches import socketio as socketio_patches
 from app.patches.flask import NotifyFlask
 from app.patches.flask_cors import capture_cors
 from app.patches.flask_talisman import capture_talisman
-from app.redis_client import init_redis
+from app.redis_client import make_redis
+from app.registry import KEY as SERVICES_KEY
+from app.registry import Services
 from app.security.proxy import install_proxy_fix
-from app.services.connection_logs import init_connection_logs
-from app.services.notifications import init_send_batchers
-from app.services.presence import init_presence
-from app.services.rate_limits import init_socket_limits
-from app.services.revocations import init_revocations
+from app.services.connection_logs import ConnectionLogWriter
+from app.services.presence import make_presence
+from app.services.rate_limits import make_socket_limits
+from app.services.replay import make_replay_workers
+from app.services.revocations import RevocationCache
+from app.services.sending import make_send_workers
 
 # Importing the handler modules registers them with ``@socketio.on`` before init_app binds them.
 from app.sockets import connection, dispatch, events, live  # noqa: F401
-from app.sockets.control import init_control
+from app.sockets.control import make_control
 from app.sockets.handshakes import install_handshake_guard
-from app.sockets.live import init_live_sessions
+from app.sockets.live import LiveSessions
 from app.sockets.polling_limit import install_polling_limit
 from config import load_config
 
@@ -62,6 +65,7 @@ def create_app(
     config = load_config(config_name, env, app.instance_path)
     app.config.from_mapping(config.as_dict())
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_services(app)
     configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -84,20 +88,32 @@ def socket_origins(app: Flask) -> list[str] | str | None:
     return origins or None
 
 
+def register_services(app: Flask) -> None:
+    """Make every per-process service once, into the app's registry (``app.registry``): no
+    connection is opened here, each opens on first use."""
+    redis = make_redis(app)
+    process_id = message_queue.new_process_id(app)
+    app.extensions[SERVICES_KEY] = Services(
+        process_id=process_id,
+        redis=redis,
+        presence=make_presence(app, redis, process_id),
+        socket_limits=make_socket_limits(app),
+        send_workers=make_send_workers(app),
+        replay_workers=make_replay_workers(app),
+        connection_logs=ConnectionLogWriter(app),
+        revocations=RevocationCache(),
+        live_sessions=LiveSessions(app),
+        control=make_control(app, redis),
+        log_formatter=formatter_for(app.config["APP_ENV"]),
+    )
+
+
 def register_extensions(app: Flask) -> None:
     """Initialise every extension once, in an order where each finds what it needs."""
     config = app.config
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     jwt.init_app(app)
-    init_redis(app)
-    init_presence(app)
-    init_socket_limits(app)
-    init_send_batchers(app)
-    init_connection_logs(app)
-    init_revocations(app)
-    init_live_sessions(app)
-    init_control(app)
     init_http_limits(app)
     app.after_request(retry_after_only_when_limited)
     cors.init_app(

@@ -9,9 +9,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.payloads.rules import RECIPIENT_RULE
+from app.payloads.rules import user_id as as_user_id
 from app.security.tokens import issue
 from app.services import idempotency, retention
-from app.services.validation import user_id as as_user_id
 from config.parsing import parse_duration
 
 notifications_cli = AppGroup("notifications", help="Maintain the stored notifications.")
@@ -26,7 +27,7 @@ def register_cli(app: Flask) -> None:
     def issue_token(user: str, expires: str | None) -> None:
         """Print a token for USER signed with the configured JWT_SECRET."""
         if as_user_id(user) is None:
-            raise click.BadParameter("must be 1-128 characters of A-Z a-z 0-9 . _ : @ -")
+            raise click.BadParameter(RECIPIENT_RULE)
         try:
             seconds = None if expires is None else parse_duration(expires)
         except ValueError as error:

@@ -111,7 +111,18 @@ class ValidationError(ApiError):
 
 
 class Unauthorized(ApiError):
+    """``challenge``: the ``WWW-Authenticate`` header of the 401 (``security.authentication``)."""
+
     code = ErrorCode.UNAUTHORIZED
+
+    def __init__(
+        self,
+        message: str | None = None,
+        details: dict[str, str] | None = None,
+        challenge: str | None = None,
+    ) -> None:
+        super().__init__(message=message, details=details)
+        self.challenge = challenge
 
 
 class ServiceUnavailable(ApiError):
@@ -150,6 +161,8 @@ def handle_api_error(error: ApiError) -> Response:
     response = _json_response(error.body(), error.status)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized) and error.challenge:
+        response.headers["WWW-Authenticate"] = error.challenge
     return response
 
 

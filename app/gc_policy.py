@@ -13,14 +13,18 @@ The policy (``FreezePolicy``), checked once a second:
 - ``START_DELAY`` seconds after the worker starts serving: one full collection (start-up
   garbage), then freeze.
 - Whenever there are ``BURST`` sockets more than at the last freeze (during a connect burst
-  too): the young generations collected (a few ms), then freeze, so the new sockets'
-  long-lived objects leave the walked generations as they come, and a full collection during
-  and after the burst walks only what came since.
-- After a mass departure (fewer than half the sockets of the last freeze, the count steady for
-  ``SETTLE`` checks): unfreeze, collect, freeze. Frozen objects are never collected, so the
-  sessions of sockets that left, if they sit in reference cycles, would otherwise stay in memory;
-  so would cyclic garbage frozen with a burst (what the young collection had not yet freed, a
-  small part of it). This is the one long pause, once after most sockets left.
+  too): a full collection, then freeze, so the new sockets' long-lived objects leave the walked
+  generations as they come, and a full collection during and after the burst walks only what
+  came since. That collection is short: frozen objects are not walked, so it walks what was
+  made since the previous freeze (a second or so), and garbage in cycles made meanwhile is
+  freed instead of frozen for good (a collection of the young generations only left it in the
+  old one, to be frozen).
+- After a mass departure (the count fell below half of what it was at the last freeze), once
+  the count settled (``SETTLE`` steady checks) or a new burst began (``BURST`` sockets more
+  than its lowest since): unfreeze, collect, freeze. Frozen objects are never collected, so the
+  sessions of sockets that left, if they sit in reference cycles, would otherwise stay in
+  memory, and the new burst could not reuse it; so would cyclic garbage frozen with a burst.
+  This is the one long pause, once after most sockets left.
 
 Thresholds (``gc.set_threshold``) stay CPython's (700, 10, 10), stated in ``THRESHOLDS``: a higher
 generation-0 threshold measured no better (bench/PROFILE.md); what the tail needed was fewer
@@ -98,34 +102,39 @@ class FreezePolicy:
         self.frozen_at: int | None = None  # socket count at the last freeze
         self.previous = 0
         self.steady = 0  # checks in a row the count stayed steady
+        self.low = 0  # the lowest count since the last freeze
 
     def decide(self, sockets: int) -> str | None:
         """``"start"``, ``"freeze"``, ``"refreeze"`` (unfreeze, collect, freeze) or None."""
         previous, self.previous = self.previous, sockets
         moving = abs(sockets - previous) >= max(QUIET, previous // 100)
         self.steady = 0 if moving else self.steady + 1
+        self.low = min(self.low, sockets)
         if self.frozen_at is None:
-            self.frozen_at = sockets
-            return "start"
+            return self._frozen(sockets, "start")
+        departed = self.frozen_at >= BURST and self.low < self.frozen_at // 2
+        if departed and (self.steady >= SETTLE or sockets - self.low >= BURST):
+            # Settled, or a new burst began after the departure (the bench's next level, a
+            # reconnect wave): the departed sessions' memory is reused only if collected now.
+            return self._frozen(sockets, "refreeze")
         if sockets - self.frozen_at >= BURST:
             # During a burst too: what the new sockets hold leaves the walked generations now,
             # not after the burst (a 2,000-socket burst otherwise had 150-270 ms full
             # collections every few seconds while it lasted).
-            self.frozen_at = sockets
-            return "freeze"
-        if self.frozen_at >= BURST and sockets < self.frozen_at // 2 and self.steady >= SETTLE:
-            self.frozen_at = sockets
-            return "refreeze"
+            return self._frozen(sockets, "freeze")
         return None
+
+    def _frozen(self, sockets: int, action: str) -> str:
+        self.frozen_at = self.low = sockets
+        return action
 
 
 def collect_and_freeze(action: str) -> None:
-    """``start``: collect, freeze. ``freeze``: the young generations only, then freeze (a full
-    collection here would walk every socket of the burst). ``refreeze``: unfreeze, collect,
-    freeze, so what departed sockets left in cycles is freed."""
+    """``start``, ``freeze``: collect (what was frozen before is not walked), freeze.
+    ``refreeze``: unfreeze, collect, freeze, so what departed sockets left in cycles is freed."""
     if action == "refreeze":
         gc.unfreeze()
-    gc.collect(1 if action == "freeze" else 2)
+    gc.collect()
     gc.freeze()
 
 

@@ -17,24 +17,33 @@ from flask import Flask
 from app.extensions import socketio
 from app.patches.socketio import IndexedManager
 from app.patches.socketio_redis import BATCH, ROUTED_MARK, RoutedRedisManager
+from app.registry import services
 
-__all__ = ["BATCH", "RoutedRedisManager", "build", "listener_state", "process_id", "start"]
+__all__ = [
+    "BATCH",
+    "RoutedRedisManager",
+    "build",
+    "listener_state",
+    "new_process_id",
+    "process_id",
+    "start",
+]
 
 SUBSCRIBE_WAIT_SECONDS = 5.0
-PROCESS_ID_KEY = "notify.process_id"
 
 
-def process_id(app: Flask) -> str:
-    """This process's id in presence entries and in the name of its channel; made once per app.
+def new_process_id(app: Flask) -> str:
+    """This process's id in presence entries and in the name of its channel; made once per app
+    (``registry.Services.process_id``).
 
     ``r-`` says the process listens on its own channel (``socketio_redis.is_routed``).
     """
-    ident: str | None = app.extensions.get(PROCESS_ID_KEY)
-    if ident is None:
-        routed = app.config["ROUTED_DELIVERY"] and app.config["MESSAGE_QUEUE"]
-        ident = f"{ROUTED_MARK if routed else ''}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        app.extensions[PROCESS_ID_KEY] = ident
-    return ident
+    routed = app.config["ROUTED_DELIVERY"] and app.config["MESSAGE_QUEUE"]
+    return f"{ROUTED_MARK if routed else ''}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def process_id(app: Flask) -> str:
+    return services(app).process_id
 
 
 def build(app: Flask) -> python_socketio.Manager:

@@ -7,10 +7,11 @@ from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 from redis.cluster import ClusterNode, RedisCluster
 
-EXTENSION_KEY = "notify.redis"
+from app.registry import services
+
 #: Seconds a caller waits for a free connection when all ``REDIS_POOL_LIMIT`` are in use.
 POOL_WAIT = 5
 #: ``redis+cluster://[user:password@]host:port[,host:port...]``: any reachable node of the
@@ -68,18 +69,18 @@ def connect(url: str, pool_limit: int = 50) -> Client:
     return redis.Redis(connection_pool=pool)
 
 
-def init_redis(app: Flask) -> None:
+def make_redis(app: Flask) -> Client | None:
     """One client per app; the rate limiters (``RATELIMIT_STORAGE_OPTIONS``) share its pool
-    (on a cluster, ``limits`` keeps a cluster client of its own)."""
+    (on a cluster, ``limits`` keeps a cluster client of its own): the one setting of theirs
+    not written by ``config.profiles``, since the pool exists only now."""
     url = app.config.get("REDIS_URL")
     client = connect(url, app.config["REDIS_POOL_LIMIT"]) if url else None
-    app.extensions[EXTENSION_KEY] = client
     if isinstance(client, redis.Redis):
         app.config["RATELIMIT_STORAGE_OPTIONS"] = app.config["RATELIMIT_STORAGE_OPTIONS"] | {
             "connection_pool": client.connection_pool
         }
+    return client
 
 
 def redis_client() -> Client | None:
-    client: Client | None = current_app.extensions.get(EXTENSION_KEY)
-    return client
+    return services().redis

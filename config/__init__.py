@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
-
-from dotenv import dotenv_values
 
 from config.checks import ConfigError, check
 from config.dev_secrets import load_or_create
+from config.environment import PROJECT_ROOT, read_environment
 from config.profiles import PROFILES, BaseConfig
 
 __all__ = ["BaseConfig", "ConfigError", "check", "load_config", "read_environment"]
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def read_environment() -> dict[str, str]:
-    """The process environment over an optional ``.env`` in the project root."""
-    values = {k: v for k, v in dotenv_values(PROJECT_ROOT / ".env").items() if v is not None}
-    return values | dict(os.environ)
 
 
 def profile_name(env: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from limits import parse_many
 
 from config.parsing import EnvReader, database_url
+from config.serving import read_serving
 
 DEFAULT_REDIS_PREFIX = "notify"
 
@@ -27,7 +28,14 @@ class BaseConfig:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         read = EnvReader(env)
-        self.PORT = read.integer("PORT", 3000, minimum=1)
+        #: The serving process's settings, read for gunicorn by the same code (config.serving).
+        serving = read_serving(read)
+        self.HOST = serving.HOST
+        self.PORT = serving.PORT
+        self.CLIENT_TIMEOUT = serving.CLIENT_TIMEOUT
+        self.PING_INTERVAL = serving.PING_INTERVAL
+        self.PING_TIMEOUT = serving.PING_TIMEOUT
+        self.LOG_LEVEL = serving.LOG_LEVEL
         self.SERVER_URL = read.text("SERVER_URL").rstrip("/")
         self.JWT_SECRET = read.text("JWT_SECRET")
         self.JWT_EXPIRES_IN = read.duration("JWT_EXPIRES_IN", 30 * 86400)
@@ -63,14 +71,8 @@ class BaseConfig:
         self.DEMO_PAGE = read.boolean("DEMO_PAGE", self.DEFAULT_DEMO_PAGE)
         self.FORCE_HTTPS = read.boolean("FORCE_HTTPS", False)
         self.PRESENCE_TTL = read.integer("PRESENCE_TTL", 45, minimum=3)
-        #: Engine.IO heartbeat: a client that answers no ping within PING_INTERVAL + PING_TIMEOUT
-        #: seconds is closed (a vanished or never-reading client frees its socket and queue).
-        #: Fractions are allowed (the protocol test suites use 0.3 and 0.2).
-        self.PING_INTERVAL = read.seconds("PING_INTERVAL", 25, minimum=0.05)
-        self.PING_TIMEOUT = read.seconds("PING_TIMEOUT", 20, minimum=0.05)
         #: An Engine.IO session without a Socket.IO CONNECT within this many seconds is closed.
         self.CONNECT_TIMEOUT = read.seconds("CONNECT_TIMEOUT", 10, minimum=0.05)
-        self.LOG_LEVEL = read.text("LOG_LEVEL", "INFO").upper()
         #: A garbage collection pausing the worker this long (ms) is logged at WARNING; 0: never.
         #: Freeze start-up and connect bursts out of full collections (``app.gc_policy``).
         self.GC_FREEZE = read.boolean("GC_FREEZE", True)
@@ -113,6 +115,11 @@ class BaseConfig:
         self.RATELIMIT_HEADER_REMAINING = "RateLimit-Remaining"
         self.RATELIMIT_HEADER_RESET = "RateLimit-Reset"
         self.RATELIMIT_STRATEGY = "sliding-window-counter"
+        #: Per client address, on every route but those ``app.api.limits`` exempts.
+        self.RATELIMIT_DEFAULT = (
+            f"{self.HTTP_RATE_LIMIT_MAX} per {self.HTTP_RATE_LIMIT_WINDOW} minute"
+        )
+        self.RATELIMIT_SWALLOW_ERRORS = True  # a Redis outage must not turn into 500s
         self.RATELIMIT_STORAGE_OPTIONS = (
             {
                 "key_prefix": f"{self.REDIS_PREFIX}:limits",

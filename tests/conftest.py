@@ -29,8 +29,8 @@ from socketio.manager import Manager
 
 from app import MIGRATIONS, create_app
 from app.extensions import db, socketio
+from app.registry import services
 from app.security.tokens import issue
-from app.services.notifications import EXTENSION_KEY as SEND_BATCHERS
 from tests import connection_budget
 from tests.connection_budget import (  # noqa: F401 - the budget's hooks
     pytest_runtest_logstart,
@@ -175,8 +175,7 @@ def make_app(base_env: dict[str, str], cleaner: Flask) -> Iterator[Callable[...,
 
     yield factory
     for made_app in made:  # their connections go now, not when the app is collected
-        for batcher in made_app.extensions[SEND_BATCHERS]:
-            batcher.close()
+        services(made_app).close()
         with made_app.app_context():
             db.engine.dispose()
     with cleaner.app_context():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,15 +14,11 @@ from redis.exceptions import RedisError
 from app import message_queue
 from app.extensions import db
 from app.redis_client import redis_client
+from app.version import VERSION
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
 STARTED = time.monotonic()
-
-try:
-    VERSION = version("notify-server")
-except PackageNotFoundError:  # running from a checkout that was not installed
-    VERSION = "0.0.0"
 
 
 def check_database() -> str:

@@ -27,21 +27,32 @@ from flask import Flask, request
 
 from app.api import health, inbox, metrics, webhook
 from app.patches.flask_limiter import DirectCheck, HeadersOn429Limiter
+from app.security.authentication import Scheme, caller
 from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 from app.web import bp as demo_page
 
 #: The hot webhook route, whose limit is checked directly (``DirectCheck``).
 WEBHOOK_PATH = "/webhook/notify"
-#: Routes where a valid webhook key takes the call off the per-address limit.
-WEBHOOK_PATHS = frozenset({WEBHOOK_PATH, "/webhook/revoke"})
 
 
 def authenticated_traffic() -> bool:
-    """Requests that count on a limit of their own (per key, per user), not per address."""
-    if request.blueprint == inbox.bp.name:
-        return inbox.has_valid_token()
-    return request.path in WEBHOOK_PATHS and request.method == "POST" and webhook.has_valid_key()
+    """Requests that count on a limit of their own (per key, per user), not per address: a
+    user's calls, and a webhook key's POSTs."""
+    who = caller()
+    if who is None or who.scheme is Scheme.METRICS:
+        return False
+    return who.scheme is Scheme.USER or request.method == "POST"
+
+
+def caller_bucket() -> str:
+    """The caller's own bucket (only asked when ``anonymous`` is False)."""
+    who = caller()
+    return who.bucket() if who is not None else ""
+
+
+def anonymous() -> bool:
+    return caller() is None
 
 
 def inbox_preflight() -> bool:
@@ -57,27 +68,28 @@ def exempt_from_address_limit() -> bool:
 
 
 def init_http_limits(app: Flask) -> flask_limiter.Limiter:
+    """Every ``RATELIMIT_*`` setting is written by ``config.profiles`` (the Redis pool to share
+    is added to its storage options by ``app.redis_client.make_redis``)."""
     config = app.config
-    per_window = f"{config['HTTP_RATE_LIMIT_MAX']} per {config['HTTP_RATE_LIMIT_WINDOW']} minute"
-    config["RATELIMIT_DEFAULT"] = per_window
-    config["RATELIMIT_DEFAULTS_EXEMPT_WHEN"] = exempt_from_address_limit
-    config["RATELIMIT_SWALLOW_ERRORS"] = True  # a Redis outage must not turn into 500s
-    limiter = HeadersOn429Limiter(key_func=client_address)
+    per_window = config["RATELIMIT_DEFAULT"]
+    limiter = HeadersOn429Limiter(
+        key_func=client_address, default_limits_exempt_when=exempt_from_address_limit
+    )
     limiter.init_app(app)
     limiter.exempt(health.bp)
     limiter.exempt(metrics.bp)
     limiter.exempt(demo_page)  # static files; its token endpoint is another blueprint
     limiter.limit(
         config["WEBHOOK_RATE_LIMIT"],
-        key_func=webhook.key_bucket,
-        exempt_when=lambda: not webhook.has_valid_key(),
+        key_func=caller_bucket,
+        exempt_when=anonymous,
         override_defaults=False,
     )(webhook.bp)
     limiter.shared_limit(
         per_window,
         scope="inbox",
-        key_func=inbox.user_bucket,
-        exempt_when=lambda: not inbox.has_valid_token(),
+        key_func=caller_bucket,
+        exempt_when=anonymous,
         override_defaults=False,
     )(inbox.bp)
     # The webhook's limits checked through ``limits`` directly, with Flask-Limiter's storage,

@@ -1,8 +1,9 @@
 """``GET /openapi.json``: the OpenAPI 3.1 document, built from the code's own rules and types.
 
-Nothing here is a hand-kept copy of a rule: field patterns and limits come from
-``services.validation`` and the running configuration, object shapes from the ``TypedDict``s the
-code returns (``NotificationDict``, ``ErrorBody``), error codes from ``ErrorCode``.
+Nothing here is a hand-kept copy of a rule: the input schemas are generated from the payload
+models (``app.payloads``) for the running configuration, the answers' shapes from the
+``TypedDict``s the code returns (``NotificationDict``, ``ErrorBody``), error codes from
+``ErrorCode``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any, NotRequired, Union, get_args, get_origin, get_type_hints
 
 from flask import Blueprint, current_app
 
-from app.api.health import VERSION
 from app.errors import ErrorBody, ErrorCode
 from app.models import NotificationDict, Status
-from app.services import notifications, validation
+from app.payloads import models
+from app.payloads.base import Payload
+from app.payloads.rules import IDEMPOTENCY_KEY
+from app.payloads.schema import model_schema
+from app.version import VERSION
 
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"
@@ -76,85 +80,28 @@ def error_schema() -> dict[str, Any]:
     return schema
 
 
-def user_id_schema() -> dict[str, Any]:
-    return {
-        "anyOf": [
-            {"type": "string", "pattern": f"^{validation.RECIPIENT_ID.pattern}$"},
-            {"type": "integer", "minimum": 0, "maximum": 10**127},
-        ]
-    }
+def payload_schema(model: type[Payload], *, api_key: bool = False) -> dict[str, Any]:
+    """A payload model's schema for this configuration; ``api_key``: the webhook's body may
+    carry its key (``apiKey``) instead of the X-API-Key header."""
+    schema = model_schema(model, current_app.config)
+    if api_key:
+        schema["properties"]["apiKey"] = {
+            "type": "string",
+            "description": "The webhook key, if not in X-API-Key.",
+        }
+    return schema
 
 
-def new_notification_schema(recipient: dict[str, Any]) -> dict[str, Any]:
-    """The input rules of ``validation.validate_send``, field by field, for one way of naming
-    the recipient (``recipientId``, or ``recipientIds`` for a batch)."""
-    max_message = current_app.config["MAX_MESSAGE_LENGTH"]
-    return {
-        "type": "object",
-        "properties": {
-            **recipient,
-            # Trimmed before the length check: at least one non-space character.
-            "message": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": max_message,
-                "pattern": r"\S",
-            },
-            "type": {"type": "string", "pattern": f"^{validation.TYPE.pattern}$"},
-            "data": {
-                "anyOf": [{"type": "object"}, {"type": "null"}],
-                "description": f"At most {validation.MAX_DATA_BYTES} bytes once serialised.",
-            },
-            "apiKey": {"type": "string", "description": "The webhook key, if not in X-API-Key."},
-        },
-        "required": [*recipient, "message"],
-        "additionalProperties": False,
-    }
-
-
-def read_request_schema() -> dict[str, Any]:
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "properties": {
-                    "ids": {
-                        "type": "array",
-                        "items": {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ID},
-                        "minItems": 1,
-                        "maxItems": notifications.MAX_READ_IDS,
-                    }
-                },
-                "required": ["ids"],
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "properties": {"all": {"const": True}},
-                "required": ["all"],
-                "additionalProperties": False,
-            },
-        ]
-    }
-
-
-def revocation_schema() -> dict[str, Any]:
-    """``services.revocations.parse_revoke``'s rules."""
-    return {
-        "type": "object",
-        "properties": {
-            "userId": user_id_schema(),
-            "before": {
-                "type": "string",
-                "format": "date-time",
-                "description": "Tokens issued (iat) at or before it are revoked; default now. "
-                "A token without iat counts as issued at 0.",
-            },
-            "apiKey": {"type": "string", "description": "The webhook key, if not in X-API-Key."},
-        },
-        "required": ["userId"],
-        "additionalProperties": False,
-    }
+def query_parameters(model: type[Payload]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI query parameters, each optional."""
+    properties = model_schema(model, current_app.config)["properties"]
+    parameters = []
+    for name, schema in properties.items():
+        parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+        if "description" in schema:
+            parameter["description"] = schema.pop("description")
+        parameters.append(parameter)
+    return parameters
 
 
 def ref(name: str) -> dict[str, str]:
@@ -196,20 +143,11 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Notification": notification_schema(),
                 "Error": error_schema(),
-                "NewNotification": new_notification_schema({"recipientId": user_id_schema()}),
-                "NewBatch": new_notification_schema(
-                    {
-                        "recipientIds": {
-                            "type": "array",
-                            "items": user_id_schema(),
-                            "minItems": 1,
-                            "maxItems": validation.MAX_RECIPIENTS,
-                        }
-                    }
-                ),
+                "NewNotification": payload_schema(models.NewNotification, api_key=True),
+                "NewBatch": payload_schema(models.NewBatch, api_key=True),
                 "Page": page_schema(),
-                "ReadRequest": read_request_schema(),
-                "Revocation": revocation_schema(),
+                "ReadRequest": payload_schema(models.ReadRequest),
+                "Revocation": payload_schema(models.Revocation, api_key=True),
             },
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -234,7 +172,7 @@ def document() -> dict[str, Any]:
                             "description": "A repeat within 24 hours returns the first answer.",
                             "schema": {
                                 "type": "string",
-                                "pattern": f"^{validation.IDEMPOTENCY_KEY.pattern}$",
+                                "pattern": f"^{IDEMPOTENCY_KEY.pattern}$",
                             },
                         }
                     ],
@@ -301,30 +239,7 @@ def document() -> dict[str, Any]:
                     "summary": "A page of the caller's notifications, newest first "
                     "(oldest first with after).",
                     "security": [{"bearer": []}],
-                    "parameters": [
-                        query_parameter(
-                            "limit",
-                            {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": notifications.MAX_PAGE_SIZE,
-                                "default": notifications.DEFAULT_PAGE_SIZE,
-                            },
-                        ),
-                        query_parameter(
-                            "before",
-                            {"type": "integer", "minimum": 1, "maximum": notifications.MAX_ID},
-                        ),
-                        query_parameter(
-                            "after",
-                            {"type": "integer", "minimum": 0, "maximum": notifications.MAX_ID},
-                            "Catch-up: ids greater than this one, oldest first (after a "
-                            "truncated replay_complete); with before too, the ids between.",
-                        ),
-                        query_parameter(
-                            "status", {"type": "string", "enum": list(notifications.STATUS_FILTERS)}
-                        ),
-                    ],
+                    "parameters": query_parameters(models.PageQuery),
                     "responses": {
                         "200": json_response("A page", ref("Page")),
                         **errors(
@@ -415,11 +330,6 @@ def page_schema() -> dict[str, Any]:
             "unreadCount": {"type": "integer", "minimum": 0},
         }
     )
-
-
-def query_parameter(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
-    return parameter | ({"description": description} if description else {})
 
 
 def health_schema(status: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from flask import Flask, Response, g, request
 from flask_socketio import ConnectionRefusedError
 
 from app.errors import DATABASE_UNAVAILABLE, ApiError, ErrorCode
+from app.registry import services
+from app.security.authentication import logged_user
 from app.sockets.context import current_event
 from app.sockets.sessions import current_user
 
@@ -34,7 +36,6 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MAX_PATH = 512
 #: The LogRecord attribute carrying a request's or an event's fields (``extra=``).
 FIELDS = "notify_fields"
-FORMATTER_KEY = "notify.log_formatter"
 WORKER_ACCESS_LOGGER = "geventwebsocket.handler"
 #: Loggers to which python-engineio and python-socketio add a plain-text stderr handler of
 #: their own (when constructed with ``logger=False``), besides propagating to the root logger.
@@ -79,8 +80,7 @@ def configure_logging(app: Flask) -> None:
     """Log at LOG_LEVEL on stderr, JSON lines in production and text elsewhere, and log every
     request. Like ``logging.basicConfig``, a logging set up by someone else (a test runner, a
     ``--log-config``) is left alone."""
-    formatter = formatter_for(app.config["APP_ENV"])
-    app.extensions[FORMATTER_KEY] = formatter
+    formatter = services(app).log_formatter
     root = logging.getLogger()
     ours = [handler for handler in root.handlers if isinstance(handler, LogHandler)]
     if ours or not root.handlers:
@@ -142,7 +142,7 @@ def finish_request(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": duration_ms,
         "request_id": request_id,
-        "user_id": g.get("user_id"),
+        "user_id": logged_user(),
         "remote_addr": printable(request.remote_addr or "", 64) or None,
     }
     request_log.log(

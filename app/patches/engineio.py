@@ -47,8 +47,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import gevent
+import gevent.event
+import gevent.queue
 from engineio import exceptions, packet
 from engineio.socket import Socket
+from geventwebsocket.websocket import Header, WebSocket
 
 from app.observability import metrics
 from app.patches.fence import fence, replace
@@ -71,7 +74,19 @@ fence(
 fence(
     "engineio.socket.Socket._websocket_handler",
     "58afe122719282de1def07b5530c154fbf41a40481bc8a787c4eb7d94db56c9c",
-    "wrapped: each frame read is checked; one that is no Engine.IO packet ends the session",
+    "wrapped: each frame read is checked; one that is no Engine.IO packet ends the session; "
+    "under gevent replaced by websocket_session (its upgrade and reader loop, copied): the "
+    "writer greenlet exists only while packets are queued",
+)
+fence(
+    "engineio.socket.Socket.poll",
+    "d7d705066fd3b9487de647e24e548526a34264ca5b92a61705f26a7471b6e73f",
+    "relied on by FrameWriter: what the upstream writer sends (packets up to a None, in order)",
+)
+fence(
+    "engineio.async_drivers.gevent",
+    "867247796743404da37e82c23f90e7c153f3b1095c4cb254300e4455fd542fe9",
+    "relied on: ``_async['queue']`` makes each session's queue (WriterQueue replaces it)",
 )
 fence(
     "engineio.async_drivers.gevent.WebSocketWSGI.__call__",
@@ -112,6 +127,17 @@ fence(
     "engineio.server.Server.handle_request",
     "79302edd007fcce6bd6b3efe09a970eac12c89690a83687a119af99565667174",
     "relied on: an EngineIOError from a socket's request handler is answered 400",
+)
+
+fence(
+    "geventwebsocket.websocket.WebSocket.send_frame",
+    "b2937fb4e8f711f0c87322d33d6481926ed70dbe66206f7843db94899b11357a",
+    "relied on by websocket_frame: a header (Header.encode_header) and the payload, one write",
+)
+fence(
+    "geventwebsocket.websocket.WebSocket.send",
+    "b2446b51b34e6e600f0a9590988cd47b245eb97fe25f064d34303a4c8aac1dbc",
+    "relied on by websocket_frame: a str goes as a text frame, anything else as binary",
 )
 
 log = logging.getLogger("notify.protocol")
@@ -266,7 +292,10 @@ def handle_get_request(self: Any, environ: dict[str, Any], start_response: Any) 
 def websocket_handler(self: Any, ws: Any) -> Any:
     """``Socket._websocket_handler``, each frame checked as it is read: one that is no Engine.IO
     packet ends the session at once, and reads as the end of the connection to the loop. And a
-    close by the server hangs up: see ``hang_up_on_close``."""
+    close by the server hangs up: see ``hang_up_on_close``. Under gevent's worker (the session's
+    queue a ``WriterQueue``): ``websocket_session``."""
+    if isinstance(self.queue, WriterQueue):
+        return websocket_session(self, ws)
     receive = ws.wait
     hang_up_on_close(ws)
 
@@ -281,6 +310,11 @@ def websocket_handler(self: Any, ws: Any) -> Any:
     return _upstream_websocket_handler(self, ws)
 
 
+def tcp_connection(ws: Any) -> Any:
+    """The TCP socket under engineio's ``WebSocketWSGI`` (gevent-websocket's handler's)."""
+    return getattr(getattr(getattr(ws, "_sock", None), "handler", None), "socket", None)
+
+
 def hang_up_on_close(ws: Any) -> None:
     """After the writer's close frame, shut the connection's read side.
 
@@ -291,7 +325,7 @@ def hang_up_on_close(ws: Any) -> None:
     reading, the read returns at once and the handler ends, closing the connection.
     """
     close_frame = ws.close
-    connection = getattr(getattr(getattr(ws, "_sock", None), "handler", None), "socket", None)
+    connection = tcp_connection(ws)
 
     def close() -> Any:
         try:
@@ -302,6 +336,316 @@ def hang_up_on_close(ws: Any) -> None:
                     connection.shutdown(socket.SHUT_RD)
 
     ws.close = close
+
+
+def close_and_hang_up(ws: Any, connection: Any) -> None:
+    """``hang_up_on_close``'s close, called directly (no closure kept on ``ws``)."""
+    try:
+        ws.close()
+    finally:
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+
+
+# ---- the websocket writer only while packets are queued (gevent) ---------------------------
+# Upstream's writer is a greenlet per websocket session, asleep on the queue between packets:
+# its greenlet, saved stack and frames cost ≈ 7 KB per idle socket (bench/PROFILE.md). Here the
+# queue tells the session's ``FrameWriter`` of each put, and a greenlet is spawned to send what
+# is queued; it ends once the queue is empty. What goes on the wire is what upstream's writer
+# sends: every packet in order up to the None that ``close()`` (or the reader's end) queues,
+# then the close frame. Upstream's writer also closes a websocket that had no packet queued in
+# ``ping_interval + ping_timeout``: here the service task's ping timeout (a CLOSE after
+# ``ping_timeout`` without a PONG) and the connection's read timeout do it.
+
+
+class WriterQueue:
+    """An Engine.IO session's queue (engineio's ``_async['queue']``, upstream gevent's
+    ``JoinableQueue``), calling ``on_put`` after each put.
+
+    What engineio and these patches use of gevent's queue, in its semantics (FIFO; a blocking
+    ``get`` with a timeout raising ``gevent.queue.Empty``; ``task_done`` and ``join``; the items
+    as ``queue``), in a tenth of its memory: gevent's keeps three deques and an event per
+    session (2.5 KB measured by tracemalloc), this one a list, and an event only while a
+    greenlet waits on it."""
+
+    __slots__ = ("queue", "unfinished_tasks", "on_put", "_getters", "_joiners")
+
+    def __init__(self, maxsize: int | None = None) -> None:
+        if maxsize:
+            raise ValueError("an Engine.IO session queue is unbounded")
+        self.queue: list[Any] = []
+        self.unfinished_tasks = 0
+        self.on_put: Callable[[], None] | None = None
+        self._getters: list[gevent.event.Event] | None = None
+        self._joiners: list[gevent.event.Event] | None = None
+
+    def qsize(self) -> int:
+        return len(self.queue)
+
+    def empty(self) -> bool:
+        return not self.queue
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self.queue.append(item)
+        self.unfinished_tasks += 1
+        getters = self._getters
+        if getters:
+            self._getters = None
+            for getter in getters:
+                getter.set()  # woken from the hub, as gevent's queue wakes its getters
+        on_put = self.on_put
+        if on_put is not None:
+            on_put()
+
+    put_nowait = put
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self.queue:
+            return self.queue.pop(0)
+        if not block:
+            raise gevent.queue.Empty()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.queue:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise gevent.queue.Empty()
+            getter = gevent.event.Event()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(getter)
+            try:
+                getter.wait(remaining)
+            finally:
+                if self._getters is not None and getter in self._getters:
+                    self._getters.remove(getter)
+        return self.queue.pop(0)
+
+    def get_nowait(self) -> Any:
+        return self.get(block=False)
+
+    def task_done(self) -> None:
+        if self.unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished_tasks -= 1
+        if self.unfinished_tasks == 0 and self._joiners:
+            joiners, self._joiners = self._joiners, None
+            for joiner in joiners:
+                joiner.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self.unfinished_tasks == 0:
+            return True
+        joiner = gevent.event.Event()
+        if self._joiners is None:
+            self._joiners = []
+        self._joiners.append(joiner)
+        return bool(joiner.wait(timeout))
+
+
+class FrameWriter:
+    """Sends a websocket session's queued packets, from a greenlet that exists only while some
+    are queued."""
+
+    __slots__ = ("queue", "ws", "connection", "running", "done", "finished")
+
+    def __init__(self, queue: WriterQueue, ws: Any) -> None:
+        self.queue = queue
+        self.ws = ws
+        self.connection = tcp_connection(ws)
+        self.running = False  # a greenlet is sending (or about to)
+        self.done = False  # the None was taken or a send failed: the websocket is closed
+        self.finished: gevent.event.Event | None = None  # set once done and not running
+
+    def wake(self) -> None:
+        if not self.running and not self.done:
+            self.running = True
+            gevent.spawn_raw(self.drain)
+
+    def drain(self) -> None:
+        """What upstream's writer loop does, until the queue is empty."""
+        queue = self.queue
+        try:
+            while not self.done:
+                try:
+                    pkt = queue.get(block=False)
+                except gevent.queue.Empty:
+                    return
+                queue.task_done()
+                if pkt is None:
+                    self.close()
+                    return
+                try:
+                    self.ws.send(pkt.encode())
+                except Exception:  # as upstream: the writer stops and closes
+                    self.close()
+        finally:
+            self.running = False
+            if self.done and self.finished is not None:
+                self.finished.set()
+
+    def close(self) -> None:
+        self.done = True
+        with contextlib.suppress(Exception):
+            close_and_hang_up(self.ws, self.connection)
+
+    def wait_done(self) -> None:
+        """Until the None was sent through (upstream: ``writer_task.join()``)."""
+        if self.done and not self.running:
+            return
+        self.finished = gevent.event.Event()
+        self.finished.wait()
+
+
+# ---- frames written by the caller when the connection takes them at once (gevent) ----------
+# A FrameWriter spawns a greenlet per wake-up; a batch push of 1,000 sockets is then 1,000
+# greenlets, each a spawn, a switch and a sendall. A frame the kernel takes whole right now
+# needs none of that: ``DirectFrameWriter`` sends it from the greenlet that queued it, with a
+# send that never waits (gevent's ``send(..., timeout=0.0)``). A frame the kernel takes only
+# in part, or not at all (a slow client), goes to the FrameWriter's greenlet as before, the
+# rest of a part-sent frame first: the caller never waits for a client, and every socket gets
+# its packets whole and in order. The bytes are gevent-websocket's ``send_frame``'s.
+
+
+def websocket_frame(encoded: str | bytes) -> bytes:
+    """gevent-websocket's ``WebSocket.send(encoded)`` frame: text for str, binary for bytes."""
+    if isinstance(encoded, str):
+        opcode, payload = WebSocket.OPCODE_TEXT, encoded.encode("utf-8")
+    else:
+        opcode, payload = WebSocket.OPCODE_BINARY, bytes(encoded)
+    header: bytes = Header.encode_header(True, opcode, b"", len(payload), 0)
+    return header + payload
+
+
+class DirectFrameWriter(FrameWriter):
+    """A FrameWriter whose packets are sent by the caller of ``put`` while the connection
+    takes each frame whole at once; the greenlet only for the rest."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, queue: WriterQueue, ws: Any) -> None:
+        super().__init__(queue, ws)
+        self.rest: bytes | None = None  # the unsent end of a frame: the greenlet sends it first
+
+    def wake(self) -> None:
+        if self.running or self.done:
+            return
+        queue = self.queue.queue
+        connection = self.connection
+        websocket = getattr(self.ws, "_sock", None)  # gevent-websocket's, under engineio's
+        while queue and connection is not None and websocket is not None:
+            pkt = queue[0]
+            if pkt is None or websocket.closed:
+                break  # the close, or a dead socket: the greenlet's way (upstream's)
+            frame = websocket_frame(pkt.encode())
+            try:
+                sent = connection.send(frame, 0, 0.0)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                break  # the greenlet's send fails too, and closes as upstream does
+            if sent:
+                self.queue.get(block=False)
+                self.queue.task_done()
+            if sent < len(frame):
+                if sent:
+                    self.rest = frame[sent:]
+                break
+        if queue or self.rest is not None:
+            super().wake()
+
+    def drain(self) -> None:
+        rest, self.rest = self.rest, None
+        if rest is not None and not self.done:
+            try:
+                self.connection.sendall(rest)
+            except Exception:  # as upstream: the writer stops and closes
+                self.close()
+        super().drain()
+
+
+def websocket_session(self: Any, ws: Any) -> list[Any]:
+    """``Socket._websocket_handler`` (python-engineio 4.15.1, copied): the upgrade, then the
+    reader loop, each frame checked as ``websocket_handler`` does; the writer a ``FrameWriter``.
+    Nothing is stored on ``ws``: the session leaves no reference cycle through it."""
+    server = self.server
+    limit = server.max_http_buffer_size
+
+    def websocket_wait() -> Any:
+        data = ws.wait()
+        if isinstance(data, str) and not well_formed(data, WEBSOCKET_PACKETS):
+            end_session(self, "engineio_packet", ws.environ.get("REMOTE_ADDR"))
+            return None
+        if data and len(data) > limit:
+            raise ValueError("packet is too large")
+        return data
+
+    for attr in ["_sock", "socket"]:
+        if hasattr(ws, attr) and hasattr(getattr(ws, attr), "settimeout"):
+            getattr(ws, attr).settimeout(server.ping_interval + server.ping_timeout)
+
+    if self.connected:
+        # the socket was already connected, so this is an upgrade
+        self.upgrading = True  # hold packet sends during the upgrade
+        pkt = websocket_wait()
+        decoded_pkt = packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != packet.PING or decoded_pkt.data != "probe":
+            server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
+            self.upgrading = False
+            return []
+        ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        self.queue.put(packet.Packet(packet.NOOP))  # end poll
+        pkt = websocket_wait()
+        decoded_pkt = packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != packet.UPGRADE:
+            self.upgraded = False
+            server.logger.info(
+                "%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
+                self.sid,
+                pkt,
+            )
+            self.upgrading = False
+            return []
+        self.upgraded = True
+        self.upgrading = False
+    else:
+        self.connected = True
+        self.upgraded = True
+
+    writer = DirectFrameWriter(self.queue, ws)
+    self.queue.on_put = writer.wake
+    writer.wake()  # what was queued before (the OPEN, the CONNECT's answer)
+    server.logger.info("%s: Upgrade to websocket successful", self.sid)
+    try:
+        while True:
+            p = None
+            try:
+                p = websocket_wait()
+            except Exception as e:
+                if not self.closed:
+                    server.logger.info(
+                        '%s: Unexpected error "%s", closing connection', self.sid, str(e)
+                    )
+                break
+            if p is None:  # connection closed by client
+                break
+            pkt = packet.Packet(encoded_packet=p)
+            try:
+                self.receive(pkt)
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                server.logger.info("Receive error -- socket is closed")
+                break
+            except Exception:
+                server.logger.exception("Unknown receive error")
+                break
+        self.queue.put(None)  # the writer sends what is queued, then closes
+        writer.wait_done()
+    finally:
+        self.queue.on_put = None
+    self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    return []
 
 
 def announce_exact_intervals(session: Any) -> None:
@@ -350,8 +694,12 @@ def close_all(engine: Any) -> None:
 
 
 def install() -> None:
-    """The pings on timers; call after gevent's monkey patching (the worker does)."""
+    """The pings on timers, and the websocket writer only while packets are queued; call after
+    gevent's monkey patching (the worker does)."""
+    from engineio.async_drivers import gevent as gevent_driver
+
     replace(Socket, "schedule_ping", schedule_ping_on_timer)
+    gevent_driver._async["queue"] = WriterQueue
 
 
 def install_protocol_edges() -> None:

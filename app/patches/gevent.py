@@ -14,19 +14,31 @@ header) are answered in the contract's JSON error shape: pywsgi's private
 ``WSGIHandler._handle_client_error`` answers them with an empty body, and tells them apart from
 a plain socket error by its private ``_InvalidClientInput``.
 
-The read buffer is 2 KiB instead of io's 8 KiB (larger reads, a big body, bypass it).
+The read buffer is 1 KiB instead of io's 8 KiB (larger reads, a big body, bypass it; a
+Socket.IO frame or a request's headers are one or two reads of it). An upgraded websocket drops
+its request's parsed headers (``email.message.Message``, ≈ 1.3 KB by tracemalloc): the environ
+holds the same values, and nothing reads the handler's copy after the upgrade.
+
+A request's headers are parsed by ``parse_headers``: pywsgi hands them to ``http.client``,
+which runs the ``email`` package's feed parser over them (≈ 50-100 µs for a webhook's eight
+headers, a tenth of the request). Header blocks of plain ``Name: value`` lines are split here
+into the same message object; anything else (folded lines, a bare CR, no colon, an empty name,
+no blank line at the end) is still parsed by ``http.client``.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
-import os
+import re
 from typing import Any
 
-from gevent.pywsgi import _InvalidClientInput
+from gevent.pywsgi import OldMessage, _InvalidClientInput
 from geventwebsocket.handler import WebSocketHandler
 
 from app.patches.fence import fence
+from config.serving import serving_settings
 
 fence(
     "gevent.pywsgi.WSGIHandler._handle_client_error",
@@ -49,20 +61,83 @@ fence(
     "wrapped: a request that asked to close gets Connection: close in its answer",
 )
 fence(
+    "geventwebsocket.handler.WebSocketHandler.run_application",
+    "3bd9b787d3271269c28bd16ac8bc539141307c28f95d37d308bdbf792b533026",
+    "relied on: after upgrade_websocket, the request's headers are not read (dropped)",
+)
+fence(
+    "gevent.pywsgi.WSGIHandler.handle_one_response",
+    "16fcb501fa891f23991da06070d19d6ea1b9a048cb52f180951555185725ea9f",
+    "relied on: after the application, the request's headers are not read (log_request)",
+)
+fence(
     "geventwebsocket.handler.WebSocketHandler.upgrade_websocket",
     "01f7ee962132a1febf42a0b8b0c44724dff54a9c2b47a388bb22d52a173d6788",
     "wrapped: an upgraded socket gets the ping window as its timeout",
 )
 
+for _target, _sha, _why in (
+    (
+        "gevent.pywsgi.headers_factory",
+        "98a39f0f3e7c3ced04c3f0850b7e7d76e26a9c682dc5b15875cf02950ff3da18",
+        "replaced by parse_headers (TimeoutHandler.MessageClass): the same OldMessage",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler.MessageClass",
+        "638ffd7781c4802a7da63ebcd0acda3c3c866b901c76546aa17e18d43a47ac90",
+        "replaced: parse_headers",
+    ),
+    (
+        "http.client.parse_headers",
+        "38aa1ecf42acd393114ace4a9cb75c4c37dcbdeee7314891dfc8a45de55b2fd2",
+        "relied on: _read_headers, then the email parser over the lines",
+    ),
+    (
+        "email.feedparser.FeedParser._parse_headers",
+        "68a180f6d4f3ede00a9d1fa363128809a36a89bcd4bba347ed2ed358408fa454",
+        "relied on: a plain header line is one set_raw of header_source_parse",
+    ),
+    (
+        "email._policybase.Compat32.header_source_parse",
+        "40e079281d97ab573aa49a93903c2d47e22e579061e41ddefff1d6dfc0147c41",
+        "relied on: the value after the colon, left blanks and the line end stripped",
+    ),
+):
+    fence(_target, _sha, _why)
 
-def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
+#: Header lines the email parser reads as one ``name: value`` each (its ``headerRE``, a name of
+#: one character or more, no CR or LF before the line's end), then the blank line.
+PLAIN_HEADERS = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n)*\r?\n")
 
 
-CLIENT_TIMEOUT = _seconds("CLIENT_TIMEOUT", 10)
-WEBSOCKET_TIMEOUT = _seconds("PING_INTERVAL", 25) + _seconds("PING_TIMEOUT", 20) + 5
+def parse_headers(fp: Any) -> Any:
+    """pywsgi's ``headers_factory``: the same ``OldMessage`` from the same lines
+    (``http.client``'s reading, its limits and errors), plain lines split without the email
+    parser."""
+    try:
+        lines = http.client._read_headers(fp)  # type: ignore[attr-defined]
+    except http.client.LineTooLong:
+        message = OldMessage()
+        message.status = "Line too long"
+        return message
+    block = b"".join(lines)
+    if PLAIN_HEADERS.fullmatch(block):
+        message = OldMessage()
+        headers = message._headers
+        for line in lines[:-1]:
+            name, _, value = line.decode("iso-8859-1").partition(":")
+            headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
+        message._payload = ""
+        return message
+    # the lines read again, by http.client itself
+    return http.client.parse_headers(io.BytesIO(block), _class=OldMessage)
+
+
+SETTINGS = serving_settings()
+CLIENT_TIMEOUT = SETTINGS.CLIENT_TIMEOUT
+WEBSOCKET_TIMEOUT = SETTINGS.websocket_timeout
 #: Bytes of each connection's read buffer.
-READ_BUFFER = 2048
+READ_BUFFER = 1024
 
 
 def _refusal(status: str, message: str) -> bytes:
@@ -82,6 +157,9 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         super().__init__(sock, address, server, rfile or sock.makefile("rb", READ_BUFFER))
 
+    def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
+        return parse_headers(fp)
+
     def read_requestline(self) -> Any:
         """Each request (the first, or the next on a keep-alive connection) starts the clock."""
         self.socket.settimeout(CLIENT_TIMEOUT)
@@ -91,6 +169,7 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
         result = super().upgrade_websocket()
         if self.environ.get("wsgi.websocket") is not None:
             self.socket.settimeout(WEBSOCKET_TIMEOUT)
+            self.__dict__.pop("headers", None)  # the class's empty default from now on
         return result
 
     def start_response(

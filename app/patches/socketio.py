@@ -27,9 +27,11 @@ The protocol edges (python-socketio 5.18.1):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import socketio
+from engineio import packet as eio_packet
 from socketio import packet
 
 from app.patches import engineio
@@ -69,6 +71,16 @@ fence(
     "socketio.server.Server._handle_eio_connect",
     "4be135c046ed6bcc107774cc81dabb73493a1ad9ec0762783e3758613ee2984f",
     "relied on (app.sockets.handshakes): stores the environ, called by Engine.IO's connect event",
+)
+fence(
+    "socketio.packet.Packet.encode",
+    "513c45be75181da2e2b99a71f0876080a515f8dc0dfd99fd691ea2879637e8ea",
+    "relied on by event_texts: an EVENT to '/' without id or binary is '2' + json.dumps([...])",
+)
+fence(
+    "socketio.manager.Manager.emit",
+    "566510ea2de39d65d97a964e64048aeb68009906ec6d6fc4681000fbd8f60d73",
+    "bypassed by emit_each (no callback): one Engine.IO MESSAGE per emit, to each participant",
 )
 fence(
     "socketio.packet.Packet.decode",
@@ -188,6 +200,7 @@ class IndexedRooms:
     callbacks: dict[str, Any]
     pending_connect: dict[str, list[str]]
     pending_disconnect: dict[str, list[str]]
+    server: Any
 
     def _client_rooms(self) -> dict[tuple[str, str], set[Any]]:
         index: dict[tuple[str, str], set[Any]] | None = self.__dict__.get("_rooms_by_client")
@@ -211,6 +224,29 @@ class IndexedRooms:
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
         return [room for room in self._client_rooms().get((namespace, sid), ()) if room is not None]
 
+    def emit_each(self, event: str, emits: Sequence[Emit], namespace: str = "/") -> None:
+        """``emit(event, e.data, namespace, room=e.room, skip_sid=e.skip_sid)`` for each of
+        ``emits`` in order, to this process's sockets: the packets ``Manager.emit`` sends, each
+        encoded once per shape (``event_texts``)."""
+        if namespace not in self.rooms:
+            return
+        server = self.server
+        try:
+            if any(e.data is None or type(e.data) is tuple for e in emits):
+                raise TypeError("no argument, or several: python-socketio's way")
+            texts = event_texts(server.packet_class.json.dumps, event, [e.data for e in emits])
+        except TypeError:  # binary parts too
+            for e in emits:
+                socketio.Manager.emit(self, event, e.data, namespace, e.room, e.skip_sid)
+            return
+        send = server._send_eio_packet
+        get_participants = self.get_participants  # type: ignore[attr-defined]
+        for e, text in zip(emits, texts, strict=True):
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+            for sid, eio_sid in get_participants(namespace, e.room):
+                if sid != e.skip_sid:
+                    send(eio_sid, pkt)
+
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         """python-socketio's ``basic_disconnect`` (5.x), with the rooms taken from the index."""
         if namespace not in self.rooms:
@@ -228,3 +264,82 @@ class IndexedRooms:
 
 class IndexedManager(IndexedRooms, socketio.Manager):  # type: ignore[misc]
     """The in-process manager (no message queue), with the index."""
+
+
+# ---- many emits at once: one encode per packet shape ----------------------------------------
+# A batch's notifications differ in their id and recipient only; python-socketio's
+# ``Manager.emit`` makes a Packet for each (walking the payload for binary parts) and encodes it
+# with ``json.dumps``. ``event_texts`` encodes the first payload once with a placeholder in each
+# varying field and writes each payload's own values into the gaps: the same text
+# ``Packet.encode`` makes (tests/unit/test_event_texts.py compares them).
+
+#: A placeholder no payload has (a private-use character): found once per slot, or no template.
+SLOT = "\ue000notify-slot-{}\ue000"
+#: Values a slot may take: their JSON text does not depend on anything around them.
+SLOT_TYPES = (str, int, type(None))
+
+
+class Emit(NamedTuple):
+    """One emit of ``emit_each``: ``data`` to the sockets of ``room`` but ``skip_sid``."""
+
+    data: Any
+    room: Any  # a room name, a list of them, or None (everyone), as python-socketio takes it
+    skip_sid: str | None = None
+
+
+def event_text(dumps: Any, event: str, data: Any) -> str:
+    """``Packet(EVENT, data=[event, data], namespace="/").encode()`` for JSON data."""
+    text: str = dumps([event, data], separators=(",", ":"))
+    return str(packet.EVENT) + text
+
+
+def _template(dumps: Any, event: str, first: dict[str, Any], slots: list[str]) -> list[str] | None:
+    """``first``'s packet text cut at each of ``slots`` (its fields), or None."""
+    marked = dict(first)
+    markers = []
+    for index, key in enumerate(slots):
+        marked[key] = SLOT.format(index)
+        markers.append(dumps(marked[key]))
+    text = event_text(dumps, event, marked)
+    parts = []
+    for marker in markers:
+        if text.count(marker) != 1:
+            return None
+        before, _, text = text.partition(marker)
+        parts.append(before)
+    parts.append(text)
+    return parts
+
+
+def event_texts(dumps: Any, event: str, payloads: Sequence[Any]) -> list[str]:
+    """The Socket.IO EVENT packet text of ``event`` with each payload (``event_text``), the
+    payloads that share a shape (dicts with the same keys in the same order, equal but for a
+    few str/int fields) encoded once. Raises TypeError, as ``json.dumps`` does, for what JSON
+    cannot carry (bytes: the caller sends those python-socketio's way, with attachments)."""
+    first = payloads[0] if payloads else None
+    if len(payloads) < 2 or type(first) is not dict:
+        return [event_text(dumps, event, data) for data in payloads]
+    keys = list(first)
+    varying: set[str] = set()
+    for data in payloads:
+        if type(data) is not dict or list(data) != keys:
+            return [event_text(dumps, event, data) for data in payloads]
+        for key in keys:
+            value = data[key]
+            if value is not first[key] and value != first[key]:
+                varying.add(key)
+    slots = [key for key in keys if key in varying]
+    if any(type(data[key]) not in SLOT_TYPES for data in payloads for key in slots):
+        return [event_text(dumps, event, data) for data in payloads]
+    parts = _template(dumps, event, first, slots)
+    if parts is None:
+        return [event_text(dumps, event, data) for data in payloads]
+    texts = []
+    for data in payloads:
+        pieces = [parts[0]]
+        for key, after in zip(slots, parts[1:], strict=True):
+            value = data[key]
+            pieces.append(dumps(value))
+            pieces.append(after)
+        texts.append("".join(pieces))
+    return texts

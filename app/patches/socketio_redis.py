@@ -45,7 +45,7 @@ from redis.cluster import RedisCluster
 
 from app.observability import metrics
 from app.patches.fence import fence
-from app.patches.socketio import IndexedRooms
+from app.patches.socketio import Emit, IndexedRooms
 from app.redis_client import connect_cluster, is_cluster
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,30 @@ class Routed(NamedTuple):
     room: str
     processes: frozenset[str]
     skip_sid: str | None = None
+
+
+def plain_emits(batch: list[Any]) -> list[Emit] | None:
+    """A batch's items as ``emit_each`` takes them, when each is an emit of one argument with
+    no callback and no binary parts, all of one event and namespace (what ``emit_routed``
+    publishes); else None (each item python-socketio's way)."""
+    first = batch[0] if batch else None
+    if not isinstance(first, dict):
+        return None
+    event, namespace = first.get("event"), first.get("namespace")
+    emits = []
+    for item in batch:
+        if (
+            not isinstance(item, dict)
+            or item.get("event") != event
+            or item.get("namespace") != namespace
+            or item.get("callback") is not None
+            or item.get("binary")
+            or not isinstance(item.get("data"), list)
+            or len(item["data"]) != 1
+        ):
+            return None
+        emits.append(Emit(item["data"][0], item.get("room"), item.get("skip_sid")))
+    return emits if isinstance(event, str) else None
 
 
 class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[misc]
@@ -231,6 +255,13 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
         reached = [True] * len(items)
         broadcast: list[int] = []
         by_process: dict[str, list[int]] = {}
+        here = [
+            Emit(item.data, item.room, item.skip_sid)
+            for item in items
+            if self.process_id in item.processes
+        ]
+        if here:
+            self.emit_each(event, here, namespace)
         messages = []
         for index, item in enumerate(items):
             message = {
@@ -241,8 +272,6 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
                 "skip_sid": item.skip_sid,
             }
             messages.append(message)
-            if self.process_id in item.processes:
-                socketio.PubSubManager._handle_emit(self, message)
             others = item.processes - {self.process_id}
             if not self.routed and item.processes:
                 broadcast.append(index)  # as before routing: every push to every process
@@ -327,6 +356,10 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
     def _handle_emit(self, message: dict[str, Any]) -> None:
         batch = message.get(BATCH)
         if isinstance(batch, list):
+            emits = plain_emits(batch)
+            if emits is not None:
+                self.emit_each(batch[0]["event"], emits, batch[0].get("namespace") or "/")
+                return
             for item in batch:
                 if isinstance(item, dict):
                     super()._handle_emit(item)

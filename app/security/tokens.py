@@ -3,6 +3,8 @@
 The secret, accepted algorithms and leeway are Flask-JWT-Extended's settings
 (``JWT_SECRET_KEY``, ``JWT_DECODE_ALGORITHMS``, ``JWT_DECODE_LEEWAY``); tokens are issued with
 Flask-JWT-Extended, but any HS256 token with a ``sub`` (the Node server's included) is accepted.
+Tokens are verified here rather than by Flask-JWT-Extended: the README's "Authentication" says
+why. HTTP routes reach this through ``security.authentication``'s decorators.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 import jwt as pyjwt
-from flask import current_app, g
+from flask import current_app
 from flask_jwt_extended import create_access_token
 
 from app.services import revocations
@@ -30,13 +32,19 @@ class TokenProblem(StrEnum):
 
 
 class TokenRefused(Exception):
-    def __init__(self, problem: TokenProblem) -> None:
+    """A token that lets nobody in; ``user`` is its subject when only a revocation refused it
+    (a validly signed token: the request's log line names that user)."""
+
+    def __init__(self, problem: TokenProblem, user: str | None = None) -> None:
         self.problem = problem
+        self.user = user
         super().__init__(problem.value)
 
 
-def strip_bearer(raw: object) -> str | None:
-    """The token in ``raw``, without an optional ``Bearer `` prefix; None if there is none."""
+def strip_bearer(raw: object, *, scheme_required: bool = False) -> str | None:
+    """The one parser of Bearer credentials (RFC 6750, the scheme's name in any case): the token
+    in ``raw`` without its ``Bearer `` prefix; None if there is none. The prefix is optional
+    (a handshake's ``auth.token``, an inbox call) unless ``scheme_required`` (the metrics token)."""
     if not isinstance(raw, str):
         return None
     token = raw.strip()
@@ -44,6 +52,8 @@ def strip_bearer(raw: object) -> str | None:
         return None
     if token[: len(BEARER)].lower() == BEARER:
         token = token[len(BEARER) :].strip()
+    elif scheme_required:
+        return None
     return token or None
 
 
@@ -70,7 +80,7 @@ def verify(raw: object) -> Claims:
     """
     claims = decode(raw)
     if revocations.is_revoked(claims.user, claims.issued_at):
-        raise TokenRefused(TokenProblem.REVOKED)
+        raise TokenRefused(TokenProblem.REVOKED, claims.user)
     return claims
 
 
@@ -106,7 +116,6 @@ def decode(raw: object) -> Claims:
     user = as_user_id(claims.get("sub"))
     if user is None:
         raise TokenRefused(TokenProblem.INVALID)
-    g.user_id = user  # the request's log line names its user
     issued_at = _seconds(claims.get("iat"))
     return Claims(user, issued_at or 0.0, _seconds(claims.get("exp")))
 

@@ -11,13 +11,13 @@ import queue
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
 from app.extensions import db, socketio
 from app.models import ConnectionEvent, ConnectionLog, utcnow
+from app.registry import services
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.connection_logs"
 BATCH = 500
 
 
@@ -85,10 +85,5 @@ class ConnectionLogWriter:
                 db.session.remove()
 
 
-def init_connection_logs(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = ConnectionLogWriter(app)
-
-
 def connection_logs() -> ConnectionLogWriter:
-    writer: ConnectionLogWriter = current_app.extensions[EXTENSION_KEY]
-    return writer
+    return services().connection_logs

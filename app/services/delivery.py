@@ -8,10 +8,12 @@ without one, rooms are this process's and ``socketio.emit`` is all there is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from app.extensions import socketio
-from app.models import NotificationDict
+from app.models import NotificationDict, Status, iso
+from app.patches.socketio import Emit, IndexedRooms
 from app.patches.socketio_redis import Routed, RoutedRedisManager
 from app.services.presence import presence
 
@@ -30,6 +32,15 @@ def _manager() -> RoutedRedisManager | None:
     return manager if isinstance(manager, RoutedRedisManager) else None
 
 
+def mark_delivered(notifications: Sequence[NotificationDict], now: datetime) -> None:
+    """Show notifications about to be pushed as ``delivered`` at ``now``: the push carries the
+    status its row gets once recorded (``storage.record_delivered``)."""
+    delivered_at = iso(now)
+    for notification in notifications:
+        notification["status"] = Status.DELIVERED.value
+        notification["deliveredAt"] = delivered_at
+
+
 def push(
     notifications: Sequence[NotificationDict], where: Mapping[str, frozenset[str]]
 ) -> list[bool]:
@@ -41,8 +52,13 @@ def push(
     """
     manager = _manager()
     if manager is None:
-        for notification in notifications:
-            socketio.emit(NEW_NOTIFICATION, notification, to=user_room(notification["recipientId"]))
+        local = socketio.server.manager if socketio.server else None
+        emits = [Emit(n, user_room(n["recipientId"])) for n in notifications]
+        if isinstance(local, IndexedRooms):
+            local.emit_each(NEW_NOTIFICATION, emits)
+        else:
+            for emit in emits:
+                socketio.emit(NEW_NOTIFICATION, emit.data, to=emit.room)
         return [True for _ in notifications]
     items = [
         Routed(n, user_room(n["recipientId"]), where.get(n["recipientId"], frozenset()))

@@ -5,7 +5,7 @@ Redis layout: one sorted set per user, ``<prefix>:presence:<user>``, whose membe
 sockets every ``PRESENCE_TTL / 3`` seconds, so the sockets of a process that dies stop counting
 within ``PRESENCE_TTL`` seconds (45 by default, under the contract's 60) without anyone cleaning
 up after it. "Where is user X online?" is one ZRANGEBYSCORE of the unexpired members: their
-process ids say which processes a push goes to (``locate``, ``notifications._deliver_batch``).
+process ids say which processes a push goes to (``locate``, ``sending._deliver_batch``).
 
 If Redis fails, answers fall back to this process's own sockets: a user seen offline gets the
 notification as ``pending`` and by replay, so a Redis outage can delay but never lose one.
@@ -29,10 +29,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 
 from app import message_queue
-from app.redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
+from app.redis_client import Client
+from app.registry import services
 from app.services.batching import Batcher, HeldConnection
 
 log = logging.getLogger(__name__)
@@ -243,27 +244,19 @@ class RedisPresence(Presence):
         super().clear()
 
 
-EXTENSION_KEY = "notify.presence"
-
-
-def init_presence(app: Flask) -> Presence:
-    client = app.extensions.get(REDIS_EXTENSION_KEY)
-    tracker: Presence = (
-        RedisPresence(
-            app,
-            client,
-            app.config["REDIS_PREFIX"],
-            app.config["PRESENCE_TTL"],
-            message_queue.receiving,
-            message_queue.process_id(app),
-        )
-        if client is not None
-        else Presence()
+def make_presence(app: Flask, client: Client | None, process_id: str) -> Presence:
+    """Presence in Redis (shared by every process) when there is a client, else this process's."""
+    if client is None:
+        return Presence()
+    return RedisPresence(
+        app,
+        client,  # type: ignore[arg-type]
+        app.config["REDIS_PREFIX"],
+        app.config["PRESENCE_TTL"],
+        message_queue.receiving,
+        process_id,
     )
-    app.extensions[EXTENSION_KEY] = tracker
-    return tracker
 
 
 def presence() -> Presence:
-    tracker: Presence = current_app.extensions[EXTENSION_KEY]
-    return tracker
+    return services().presence

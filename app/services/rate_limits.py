@@ -20,10 +20,10 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 
 from app.errors import ApiError, ErrorCode
 from app.observability import metrics
+from app.registry import services
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.socket_limits"
 #: The WSGI environ key holding a handshake's count, taken when its Engine.IO session opened.
 HANDSHAKE_COUNTED = "notify.connect_retry_after"
 
@@ -71,7 +71,7 @@ class SocketLimits:
         return self._hit(self.connect_limit, "socket-connect", address)
 
 
-def init_socket_limits(app: Flask) -> None:
+def make_socket_limits(app: Flask) -> SocketLimits:
     config = app.config
     storage = storage_from_string(
         config["RATELIMIT_STORAGE_URI"],
@@ -82,9 +82,7 @@ def init_socket_limits(app: Flask) -> None:
     )
     if not isinstance(storage, Storage):
         raise TypeError(f"{config['RATELIMIT_STORAGE_URI']!r} is not a synchronous storage")
-    app.extensions[EXTENSION_KEY] = SocketLimits(
-        storage, "sockets", event_limit, parse(config["CONNECT_RATE_LIMIT"])
-    )
+    return SocketLimits(storage, "sockets", event_limit, parse(config["CONNECT_RATE_LIMIT"]))
 
 
 def socket_limits() -> SocketLimits:
@@ -92,8 +90,7 @@ def socket_limits() -> SocketLimits:
 
 
 def socket_limits_of(app: Flask) -> SocketLimits:
-    limits: SocketLimits = app.extensions[EXTENSION_KEY]
-    return limits
+    return services(app).socket_limits
 
 
 def count_handshake(limits: SocketLimits, environ: dict[str, Any]) -> None:

@@ -31,20 +31,20 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
-from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable, ValidationError
+from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable
 from app.extensions import db
-from app.models import Revocation, utcnow
+from app.models import Revocation as RevocationRow
+from app.models import utcnow
+from app.payloads.models import Revocation
+from app.registry import services
 from app.services.transactions import transaction
-from app.services.validation import require_object, user_id
+from app.services.validation import require_object
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.revocations"
 REFRESH_SECONDS = 5.0
 OVERLAP = timedelta(seconds=60)
-REVOKE_FIELDS = frozenset({"userId", "before"})
-TABLE: sa.Table = Revocation.__table__
+TABLE: sa.Table = RevocationRow.__table__
 
 
 class RevocationCache:
@@ -92,13 +92,8 @@ class RevocationCache:
         return moved
 
 
-def init_revocations(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = RevocationCache()
-
-
 def cache() -> RevocationCache:
-    found: RevocationCache = current_app.extensions[EXTENSION_KEY]
-    return found
+    return services().revocations
 
 
 def epoch(value: datetime) -> float:
@@ -126,38 +121,10 @@ def refresh_moved() -> dict[str, float]:
 
 
 def parse_revoke(raw: object) -> tuple[str, datetime]:
-    """``{userId, before?}`` checked, every problem at once: the user and the naive UTC
-    cut-off (``before`` an ISO 8601 time with its zone, default now)."""
-    body = require_object(raw)
-    details = {
-        str(name)[:64]: "is not an allowed field" for name in sorted(body.keys() - REVOKE_FIELDS)
-    }
-    user = user_id(body.get("userId"))
-    if user is None:
-        details["userId"] = "must be 1-128 characters of A-Z a-z 0-9 . _ : @ -"
-    before = utcnow()
-    if body.get("before") is not None:
-        parsed = parse_time(body["before"])
-        if parsed is None:
-            details["before"] = "must be an ISO 8601 time with a zone, e.g. 2026-12-01T10:00:00Z"
-        else:
-            before = parsed
-    if details or user is None:
-        raise ValidationError(details, "The revocation is not valid.")
-    return user, before
-
-
-def parse_time(value: object) -> datetime | None:
-    """An ISO 8601 time with a zone (``Z`` or an offset) as naive UTC, else None."""
-    if not isinstance(value, str) or not 10 <= len(value) <= 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+    """``{userId, before?}`` checked by ``Revocation``, every problem at once: the user and the
+    naive UTC cut-off (``before`` an ISO 8601 time with its zone, default now)."""
+    revocation = Revocation.check(require_object(raw))
+    return revocation.user_id, revocation.before or utcnow()
 
 
 def store(user: str, before: datetime) -> float:

@@ -1,7 +1,13 @@
-"""The two statements of a send, on any connection: store rows as pending, record delivered.
+"""Every SQL statement on the notifications table: the only module that reads or writes it.
 
-Plain SQLAlchemy Core on the notifications table (no ORM identity map, no per-row objects): the
-send path runs them for many notifications at once, see ``services.batching``.
+Sending stores rows as pending and records them delivered (``insert``, ``record_delivered``);
+replay reads what a user missed (``missed``); the inbox pages, counts and marks read
+(``page_query``, ``unread_count_query``, ``mark_read``). Retention's purge is the one exception
+(``services.retention``, generic over its tables).
+
+The send path's statements are plain SQLAlchemy Core (no ORM identity map, no per-row objects):
+it runs them for many notifications at once, see ``services.batching``. Each function takes the
+connection to run on: a batch worker's own, or the request's session's.
 """
 
 from __future__ import annotations
@@ -102,12 +108,36 @@ def _content(mapping: Any) -> tuple[Any, ...]:
     )
 
 
+#: At most this many ``BETWEEN`` ranges in one UPDATE; ids in more runs go in an ``IN`` list.
+MAX_ID_RANGES = 4
+
+
+def id_ranges(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """The runs of consecutive ids in ``ids`` (any order, repeats allowed), lowest first."""
+    ranges: list[tuple[int, int]] = []
+    for i in sorted(set(ids)):
+        if ranges and ranges[-1][1] == i - 1:
+            ranges[-1] = (ranges[-1][0], i)
+        else:
+            ranges.append((i, i))
+    return ranges
+
+
+def ids_condition(ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """``id IN ids``, written as a few ``BETWEEN``s when the ids are a few runs: a batch's rows
+    have consecutive ids, and 1,000 bound ids were most of the UPDATE's cost in PyMySQL."""
+    ranges = id_ranges(ids)
+    if len(ranges) > MAX_ID_RANGES:
+        return TABLE.c.id.in_(sorted(set(ids)))
+    return sa.or_(*(TABLE.c.id.between(low, high) for low, high in ranges))
+
+
 def record_delivered(connection: sa.Connection, ids: Sequence[int], now: datetime) -> None:
     """Mark pending rows delivered; a row read meanwhile stays read."""
     if ids:
         connection.execute(
             sa.update(TABLE)
-            .where(TABLE.c.id.in_(ids), TABLE.c.status == Status.PENDING.value)
+            .where(ids_condition(ids), TABLE.c.status == Status.PENDING.value)
             .values(status=Status.DELIVERED.value, delivered_at=now)
         )
 
@@ -116,7 +146,7 @@ def missed(
     connection: sa.Connection, user_id: str, last_id: int | None, limit: int
 ) -> list[NotificationDict]:
     """A user's notifications newer than ``last_id`` and every pending one (without it: the
-    pending ones), oldest first, at most ``limit``; ``notifications.replay`` says why."""
+    pending ones), oldest first, at most ``limit``; ``replay.replay`` says why."""
     query = sa.select(TABLE).where(TABLE.c.recipient_id == user_id)
     if last_id is not None:
         query = query.where(sa.or_(TABLE.c.id > last_id, TABLE.c.status == Status.PENDING.value))
@@ -124,3 +154,66 @@ def missed(
         query = query.where(TABLE.c.status == Status.PENDING.value)
     rows = connection.execute(query.order_by(TABLE.c.id).limit(limit)).all()
     return [notification_dict(row) for row in rows]
+
+
+def mark_read(
+    connection: sa.Connection, user_id: str, ids: Sequence[int] | None, now: datetime
+) -> int:
+    """Mark the user's notifications (those of ``ids``, or all) read; returns how many changed.
+    The recipient condition is in the UPDATE itself: another user's ids are not counted."""
+    statement = sa.update(TABLE).where(
+        TABLE.c.recipient_id == user_id, TABLE.c.status != Status.READ.value
+    )
+    if ids is not None:
+        statement = statement.where(TABLE.c.id.in_(ids))
+    result = connection.execute(statement.values(status=Status.READ.value, read_at=now))
+    return int(result.rowcount or 0)
+
+
+#: The ``status`` filters of the inbox; ``unread`` is everything not yet read.
+STATUS_FILTERS: dict[str, tuple[Status, ...]] = {
+    "pending": (Status.PENDING,),
+    "delivered": (Status.DELIVERED,),
+    "read": (Status.READ,),
+    "unread": (Status.PENDING, Status.DELIVERED),
+}
+CATCH_UP_INDEX_HINT = (
+    "USE INDEX (ix_notifications_recipient_id, ix_notifications_recipient_status_id)"
+)
+
+
+def page_query(
+    user_id: str, limit: int, before: int | None, status: str | None, after: int | None = None
+) -> sa.Select[Any]:
+    """One page of the user's notifications, newest first (oldest first with ``after``), with
+    one row more than ``limit`` (its presence says there is a next page).
+
+    Served by ``ix_notifications_recipient_id`` (recipient_id, id) without a filter and by
+    ``ix_notifications_recipient_status_id`` (recipient_id, status, id) with one; the recipient
+    condition is always there, so a cursor never reaches another user's rows.
+    """
+    query = sa.select(Notification).where(Notification.recipient_id == user_id)
+    if status is not None:
+        query = query.where(Notification.status.in_(STATUS_FILTERS[status]))
+    if before is not None:
+        query = query.where(Notification.id < before)
+    if after is not None:
+        # MariaDB would walk the primary key in id order from ``after`` (ORDER BY ... LIMIT),
+        # through every other user's rows; the recipient's own range is what is wanted.
+        for dialect in ("mysql", "mariadb"):
+            query = query.with_hint(Notification, CATCH_UP_INDEX_HINT, dialect_name=dialect)
+        return query.where(Notification.id > after).order_by(Notification.id).limit(limit + 1)
+    return query.order_by(Notification.id.desc()).limit(limit + 1)
+
+
+def unread_count_query(user_id: str) -> sa.Select[Any]:
+    """How many of the user's notifications are not read: a range of
+    ``ix_notifications_recipient_status_id``."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(Notification)
+        .where(
+            Notification.recipient_id == user_id,
+            Notification.status.in_(STATUS_FILTERS["unread"]),
+        )
+    )

@@ -15,8 +15,9 @@ from app.extensions import socketio
 from app.models import ConnectionEvent
 from app.observability import metrics
 from app.observability.logging import logged_event
+from app.payloads.rules import MAX_ID, whole_number
 from app.security.tokens import Claims, TokenRefused, verify
-from app.services import notifications
+from app.services import replay
 from app.services.connection_logs import connection_logs
 from app.services.delivery import user_room
 from app.services.presence import presence
@@ -25,17 +26,15 @@ from app.sockets import lifecycle, sessions
 from app.sockets.live import live_sessions
 
 log = logging.getLogger(__name__)
-MAX_LAST_ID = 2**63 - 1
 
 
 def last_id_of(auth: object) -> int | None:
-    """``auth.lastId`` as a non-negative integer (numeric strings accepted), else None."""
+    """``auth.lastId`` as an id, 0 or more (a string of digits too, spaces around allowed),
+    else None: a bad one is no ``lastId`` (the replay is then of every pending one)."""
     value = auth.get("lastId") if isinstance(auth, dict) else None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LAST_ID:
-        return value
-    return None
+    if isinstance(value, str):
+        value = value.strip()
+    return whole_number(value, 0, MAX_ID, digits=True)
 
 
 def authenticate_handshake(auth: object) -> Claims:
@@ -122,7 +121,7 @@ def undo_session(sid: str) -> str | None:
 
 
 def open_session(auth: object) -> None:
-    """Steps in the contract's order; see ``notifications.submit`` for why none is lost.
+    """Steps in the contract's order; see ``sending.submit`` for why none is lost.
 
     Join the room first, so that any push from now on reaches this socket; then register as
     online, so senders from now on push instead of leaving rows pending; only then read what is
@@ -141,7 +140,7 @@ def open_session(auth: object) -> None:
     lifecycle.start_heartbeat()
     log_connection(user, sid, ConnectionEvent.CONNECT)
     try:
-        notifications.replay(user, last_id_of(auth), sid)
+        replay.replay(user, last_id_of(auth), sid)
     except ServiceUnavailable:
         # Accepted without its replay, the client would take newer live pushes as "seen up to
         # here" and its next lastId would skip what it missed: refused, it tries again later.

@@ -23,15 +23,15 @@ import uuid
 from typing import Any
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 
 from app.extensions import socketio
 from app.redis_client import Client, connect_cluster, is_cluster
+from app.registry import services
 from app.services import revocations
 from app.sockets.live import TOKEN_REVOKED, live_sessions
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.control_channel"
 REPLY_SECONDS = 2.0
 #: Each wait for a reply (under the pool's 2 s socket timeout).
 REPLY_SLICE = 0.5
@@ -163,19 +163,17 @@ class ControlChannel:
         return total
 
 
-def init_control(app: Flask) -> None:
+def make_control(app: Flask, client: Client | None) -> ControlChannel | None:
     """A control channel when other processes can hear it: Redis with the message queue on."""
-    client = app.extensions.get("notify.redis")
     url = app.config["REDIS_URL"]
-    channel = None
     if client is not None and url and app.config["MESSAGE_QUEUE"]:
-        channel = ControlChannel(app, url, client, app.config["REDIS_PREFIX"])
-    app.extensions[EXTENSION_KEY] = channel
+        return ControlChannel(app, url, client, app.config["REDIS_PREFIX"])
+    return None
 
 
 def start(app: Flask) -> None:
     """Called by the serving entry point, before it accepts sockets."""
-    channel: ControlChannel | None = app.extensions.get(EXTENSION_KEY)
+    channel = services(app).control
     if channel is not None:
         channel.start()
 
@@ -192,7 +190,7 @@ def revoke(raw: object) -> int:
     every process; returns how many were ended (as far as known within REPLY_SECONDS)."""
     user, before = revocations.parse_revoke(raw)
     cutoff = revocations.store(user, before)
-    channel: ControlChannel | None = current_app.extensions.get(EXTENSION_KEY)
+    channel = services().control
     return (
         channel.revoke_everywhere(user, cutoff) if channel is not None else end_local(user, cutoff)
     )

@@ -10,7 +10,7 @@ from typing import Any
 from app.errors import ApiError, ErrorBody, unexpected_error_body
 from app.extensions import socketio
 from app.observability.logging import logged_event
-from app.services import notifications
+from app.services import inbox, sending
 from app.services.rate_limits import socket_limits
 from app.sockets import lifecycle
 from app.sockets.context import current_event
@@ -25,7 +25,7 @@ def on_send_notification(*args: Any) -> dict[str, Any]:
     user = current_user()
     with lifecycle.client_event():
         socket_limits().check_event(user)
-        notification = notifications.submit(args[0] if args else None, sender_id=user)
+        notification = sending.submit(args[0] if args else None, sender_id=user)
     return {"success": True, "notification": notification}
 
 
@@ -38,7 +38,7 @@ def on_mark_read(*args: Any) -> dict[str, Any]:
         socket_limits().check_event(user)
         event = current_event()
         skip_sid = event.sid if event is not None else None
-        updated = notifications.mark_read(user, args[0] if args else None, skip_sid=skip_sid)
+        updated = inbox.mark_read(user, args[0] if args else None, skip_sid=skip_sid)
     return {"success": True, "updated": updated}
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,11 +32,11 @@ from flask import Flask, current_app
 from app.errors import ServiceUnavailable
 from app.extensions import socketio
 from app.patches import engineio
+from app.registry import services
 from app.services.connection_logs import connection_logs
 from app.services.presence import presence
 
 log = logging.getLogger(__name__)
-HEARTBEAT_KEY = "notify.presence_heartbeat"
 #: Closing rounds after gunicorn was told to stop: its listener stays open up to a second more,
 #: and a socket accepted meanwhile must not keep the worker (or its presence entry) alive.
 CLOSING_ROUNDS = 3
@@ -46,22 +45,17 @@ CLOSING_ROUND_SECONDS = 0.5
 #: Longest wait at shutdown for the client events being handled to finish (their acks sent).
 DRAIN_SECONDS = 5.0
 
-_heartbeat_lock = threading.Lock()
-_shutdown_started = False
-_events_lock = threading.Lock()
-_events_in_flight = 0
-_refusing_events = False
-
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def start_heartbeat() -> None:
     """Start this app's presence heartbeat unless it runs already; called by every connect."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _heartbeat_lock:
-        if app.extensions.get(HEARTBEAT_KEY):
+    state = services(app)
+    with state.heartbeat_lock:
+        if state.heartbeat_started:
             return
-        app.extensions[HEARTBEAT_KEY] = True
+        state.heartbeat_started = True
     socketio.start_background_task(_heartbeat, app)
 
 
@@ -83,12 +77,13 @@ def install_clean_shutdown(app: Flask) -> None:
     own handlers; never by ``create_app``, which tests call many times in one process.
     """
     previous: SignalHandler = signal.getsignal(signal.SIGTERM)
+    started = False
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        global _shutdown_started
-        if _shutdown_started:  # the arbiter forwards SIGTERM; a process manager may send it too
+        nonlocal started
+        if started:  # the arbiter forwards SIGTERM; a process manager may send it too
             return
-        _shutdown_started = True
+        started = True
         # Out of the signal handler: the shutdown does network I/O and sleeps.
         socketio.start_background_task(shut_down, app, previous)
 
@@ -99,25 +94,25 @@ def install_clean_shutdown(app: Flask) -> None:
 def client_event() -> Iterator[None]:
     """Around each client event: counted, so that shutdown waits for its ack; once shutdown
     has begun, refused with ``service_unavailable`` (stored nothing; send it elsewhere)."""
-    global _events_in_flight
-    with _events_lock:
-        if _refusing_events:
+    events = services().client_events
+    with events.lock:
+        if events.refusing:
             raise ServiceUnavailable(message="This server is shutting down; connect again.")
-        _events_in_flight += 1
+        events.in_flight += 1
     try:
         yield
     finally:
-        with _events_lock:
-            _events_in_flight -= 1
+        with events.lock:
+            events.in_flight -= 1
 
 
 def drain_client_events() -> None:
     """Refuse new client events, then wait (up to DRAIN_SECONDS) for those being handled."""
-    global _refusing_events
-    with _events_lock:
-        _refusing_events = True
+    events = services().client_events
+    with events.lock:
+        events.refusing = True
     deadline = time.monotonic() + DRAIN_SECONDS
-    while _events_in_flight and time.monotonic() < deadline:
+    while events.in_flight and time.monotonic() < deadline:
         socketio.sleep(0.02)
 
 

@@ -31,23 +31,26 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask
 
-from app.errors import ApiError, ErrorCode, Unauthorized, ValidationError
+from app.errors import ApiError, ErrorCode, Unauthorized
 from app.extensions import socketio
 from app.models import iso
 from app.observability import metrics
 from app.observability.logging import logged_event
+from app.payloads.models import RefreshRequest
+from app.registry import services
 from app.security.tokens import Claims, TokenProblem, TokenRefused, verify
 from app.services import revocations
 from app.services.presence import presence
 from app.services.rate_limits import socket_limits
 from app.services.validation import require_object
 from app.sockets import lifecycle
+from app.sockets.context import current_event
+from app.sockets.dispatch import server_event
 from app.sockets.sessions import current_user
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "notify.live_sessions"
 #: Least seconds between the sweeper's rounds: how late, at most, a deadline is noticed.
 RESOLUTION = 0.25
 #: Skipped heap entries tolerated before the heap is rebuilt (and only when they are the most).
@@ -299,34 +302,19 @@ def emit_to(sid: str, event: str, payload: dict[str, Any]) -> None:
     socketio.emit(event, payload, to=sid, ignore_queue=True)
 
 
-def init_live_sessions(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = LiveSessions(app)
-
-
 def live_sessions() -> LiveSessions:
-    found: LiveSessions = current_app.extensions[EXTENSION_KEY]
-    return found
+    return services().live_sessions
 
 
 # The client's refresh
 
-REFRESH_FIELDS = frozenset({"token"})
-
 
 def refresh_token_of(raw: object) -> object:
     """The ``token`` of a ``refresh_token`` payload; validation_error for a malformed one."""
-    payload = require_object(raw)
-    details = {
-        str(k)[:64]: "is not an allowed field" for k in sorted(payload.keys() - REFRESH_FIELDS)
-    }
-    if "token" not in payload:
-        details["token"] = "is required"  # noqa: S105 - a message, not a password
-    if details:
-        raise ValidationError(details, "The refresh request is not valid.")
-    return payload["token"]
+    return RefreshRequest.check(require_object(raw)).token
 
 
-@socketio.on("refresh_token")
+@server_event("refresh_token")
 @logged_event
 def on_refresh_token(*args: Any) -> dict[str, Any]:
     """Ack ``{success, expiresAt}`` and the socket's deadline moves to the new token's; a token
@@ -347,6 +335,7 @@ def on_refresh_token(*args: Any) -> dict[str, Any]:
             ) from None
         if claims.user != user:
             raise ApiError(ErrorCode.FORBIDDEN, "The new token is another user's.")
-        if not live_sessions().refresh(request.sid, claims):  # type: ignore[attr-defined]
+        event = current_event()
+        if event is None or not live_sessions().refresh(event.sid, claims):
             raise Unauthorized(message="The session has ended.", details={"token": TOKEN_EXPIRED})
     return {"success": True, "expiresAt": expires_at_iso(claims.expires_at)}

@@ -1,30 +1,43 @@
-"""Which user each socket of this process belongs to (set at connect, dropped at disconnect)."""
+"""Which user each socket of this process belongs to (set at connect, dropped at disconnect).
+
+The map is ``registry.Services.socket_users``. Socket handlers find their app in the socket's
+environ (``flask.app``, set at the handshake): a dictionary look-up, where ``current_app`` would
+resolve a context proxy on every event.
+"""
 
 from __future__ import annotations
 
+from flask import Flask, current_app
+
 from app.errors import Unauthorized
+from app.registry import services
 from app.sockets.context import current_event
 
-_users: dict[str, str] = {}
+
+def _users(app: Flask | None = None) -> dict[str, str]:
+    return services(app).socket_users
 
 
 def bind(sid: str, user_id: str) -> None:
-    _users[sid] = user_id
+    _users()[sid] = user_id
 
 
 def release(sid: str) -> str | None:
-    return _users.pop(sid, None)
+    return _users().pop(sid, None)
 
 
-def count() -> int:
+def count(app: Flask | None = None) -> int:
     """Sockets of this process with a user."""
-    return len(_users)
+    return len(_users(app))
 
 
 def current_user() -> str:
     """The user of the socket handling the current event."""
     event = current_event()
-    user = _users.get(event.sid) if event is not None else None
+    user = None
+    if event is not None:
+        app: Flask = event.environ.get("flask.app") or current_app._get_current_object()  # type: ignore[attr-defined]
+        user = _users(app).get(event.sid)
     if user is None:
         raise Unauthorized(message="This socket is not authenticated.")
     return user

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.banner import render
 from app.extensions import db
+from app.registry import services
 from config import ConfigError
 from tests.conftest import JWT_SECRET, webhook
 
@@ -69,6 +70,6 @@ def test_http_rate_limit_is_shared_by_two_app_instances_through_redis(
         assert codes == [401, 401, 401, 429]
         assert "Retry-After" in webhook(clients[0], {}, key="wrong").headers
     finally:
-        client = first.extensions["notify.redis"]  # keys start with the deployment's prefix
+        client = services(first).redis  # keys start with the deployment's prefix
         for key in client.scan_iter(match="notify-shared-limit-test*"):
             client.delete(key)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import Notification, Status, utcnow
-from app.services import notifications
+from app.services import storage
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
 pytestmark = pytest.mark.integration
@@ -573,18 +573,14 @@ def test_a_users_page_and_unread_count_use_an_index_not_a_table_scan(
     with app.app_context():
         db.session.execute(sa.text("ANALYZE TABLE notifications"))
         queries = {
-            f"page status={status} before={before}": notifications.page_query(
-                "alice", 20, before, status
-            )
-            for status in (None, *notifications.STATUS_FILTERS)
+            f"page status={status} before={before}": storage.page_query("alice", 20, before, status)
+            for status in (None, *storage.STATUS_FILTERS)
             for before in (None, ids[3100])  # among alice's rows, whatever ids came before
         } | {
-            f"catch-up status={status}": notifications.page_query(
-                "alice", 20, None, status, after=ids[0]
-            )
-            for status in (None, *notifications.STATUS_FILTERS)
+            f"catch-up status={status}": storage.page_query("alice", 20, None, status, after=ids[0])
+            for status in (None, *storage.STATUS_FILTERS)
         }
-        queries["unread count"] = notifications.unread_count_query("alice")
+        queries["unread count"] = storage.unread_count_query("alice")
         for name, query in queries.items():
             sql = str(
                 query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.registry import services
 from app.services import revocations
 from app.services.presence import presence
 from app.sockets import live
@@ -315,7 +316,7 @@ def test_a_process_started_after_a_revocation_honours_it(
     first = make_app(MESSAGE_QUEUE="0")
     assert revoke(first.test_client(), {"userId": "alice"}).status_code == 200
     later = make_app(MESSAGE_QUEUE="0")  # a process that was down: an empty cache
-    assert later.extensions[revocations.EXTENSION_KEY].read_at is None
+    assert services(later).revocations.read_at is None
     assert open_socket(later, None, token=old).refusal()[1]["code"] == "token_revoked"
 
 

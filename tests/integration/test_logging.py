@@ -12,7 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.observability.logging import FORMATTER_KEY, WORKER_ACCESS_LOGGER, JsonFormatter
+from app.observability.logging import WORKER_ACCESS_LOGGER, JsonFormatter
+from app.registry import services
 from tests.conftest import API_KEY, OpenSocket, webhook
 
 pytestmark = pytest.mark.integration
@@ -54,7 +55,7 @@ def test_error_responses_carry_the_request_id_too(client: FlaskClient) -> None:
 def test_each_request_writes_one_text_line_outside_production(
     app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert not isinstance(app.extensions[FORMATTER_KEY], JsonFormatter)
+    assert not isinstance(services(app).log_formatter, JsonFormatter)
     caplog.set_level(logging.INFO)
     client.get(f"/health?token={SECRET_QUERY}", headers={"X-Request-ID": "req-1"})
     [line] = lines_of(caplog, "notify.requests")
@@ -70,7 +71,7 @@ def test_each_request_writes_one_text_line_outside_production(
     }
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     [record] = [r for r in caplog.records if r.name == "notify.requests"]
-    text = app.extensions[FORMATTER_KEY].format(record)
+    text = services(app).log_formatter.format(record)
     assert "GET /health 200" in text and "request_id=req-1" in text
     assert SECRET_QUERY not in caplog.text
 
@@ -124,7 +125,7 @@ def test_production_lines_are_json_and_hold_no_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     production = make_app(APP_ENV="production", MESSAGE_QUEUE="0", METRICS_TOKEN=METRICS_TOKEN)
-    formatter = production.extensions[FORMATTER_KEY]
+    formatter = services(production).log_formatter
     assert isinstance(formatter, JsonFormatter)
     client = production.test_client()
     alice_token = token("alice")

@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db, socketio
 from app.models import Notification
-from app.services import notifications, revocations
+from app.registry import services
+from app.services import replay
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
@@ -595,8 +596,8 @@ def test_send_notification_during_a_database_outage_acks_service_unavailable(
 ) -> None:
     app = make_app(DATABASE_URL=UNREACHABLE_DATABASE)
     # Connected before it: the replay done, the revocations read just before.
-    monkeypatch.setattr(notifications, "replay", lambda *_args: 0)
-    app.extensions[revocations.EXTENSION_KEY].read_at = time.monotonic()
+    monkeypatch.setattr(replay, "replay", lambda *_args: 0)
+    services(app).revocations.read_at = time.monotonic()
     alice = open_socket(app, "alice")
     assert alice.is_connected()
     ack = send(alice, {"recipientId": "bob", "message": "hi"})
@@ -611,7 +612,7 @@ def test_a_connect_that_fails_inside_is_refused_not_accepted_half_set_up(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("replay exploded")
 
-    monkeypatch.setattr(notifications, "replay", broken)
+    monkeypatch.setattr(replay, "replay", broken)
     client = open_socket(app, "alice")
     assert client.refusal() == ("internal_error", {"code": "internal_error"})
     with app.app_context():

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.gc_policy import BURST, SETTLE, FreezePolicy, GcManager, PauseRecorder
+from app.gc_policy import (
+    BURST,
+    SETTLE,
+    FreezePolicy,
+    GcManager,
+    PauseRecorder,
+    collect_and_freeze,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -44,6 +51,40 @@ def test_refreezes_once_most_frozen_sockets_left_and_the_count_settled() -> None
     assert policy.decide(100) == "refreeze"  # settled: their sessions can be collected now
     assert policy.frozen_at == 100
     assert policy.decide(100) is None
+
+
+def test_refreezes_when_a_new_burst_follows_a_departure_before_the_count_settled() -> None:
+    policy = FreezePolicy()
+    policy.decide(0)
+    assert policy.decide(5_000) == "freeze"
+    assert policy.decide(2_000) is None  # leaving
+    assert policy.decide(600) is None  # lowest: most are gone
+    assert policy.decide(600 + BURST - 1) is None  # arriving, not yet a burst
+    # The next burst comes before the count settled: the departed sessions are collected now
+    # (their memory reused by the newcomers), not after the new burst passed the old count.
+    assert policy.decide(600 + BURST) == "refreeze"
+    assert policy.frozen_at == 600 + BURST
+    assert policy.decide(600 + 2 * BURST) == "freeze"  # then frozen as they come
+
+
+def test_a_burst_freeze_collects_the_cyclic_garbage_it_would_otherwise_freeze() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    gc.collect()
+    gc.freeze()
+    try:
+        gc.disable()  # nothing collects before the freeze does
+        cycles = [Node() for _ in range(100)]
+        gc.collect(1)  # alive: moved to the old generation, as a session is after a second
+        del cycles  # and then it left
+        frozen_before = gc.get_freeze_count()
+        collect_and_freeze("freeze")
+        assert gc.get_freeze_count() - frozen_before < 100  # the 100 dead cycles were freed
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def test_a_full_collection_is_timed_and_counted() -> None:

@@ -1,13 +1,31 @@
-"""Reading a JSON request body into the contract's 400/413/415 errors."""
+"""Reading a JSON request body into the contract's 400/413/415 errors (API views, the demo page
+and the API-key check all read it here)."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from flask import request
+from flask import g, request
+from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, ErrorCode
+
+
+def request_body() -> object:
+    """The parsed JSON body (``read_json_body``), read once per request and shared by the API-key
+    check (``security.authentication``) and the view: a body whose reading failed half-way (over
+    MAX_CONTENT_LENGTH without a Content-Length, a client that stalled or left) cannot be read a
+    second time, and would then look like invalid JSON instead of its real error."""
+    if "notify_body" not in g:
+        try:
+            g.notify_body = (read_json_body(), None)
+        except (ApiError, HTTPException) as failure:
+            g.notify_body = (None, failure)
+    body, failed = g.notify_body
+    if failed is not None:
+        raise failed
+    return body
 
 
 def read_json_body() -> object:
