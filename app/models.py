@@ -44,6 +44,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 class Status(StrEnum):
+    """A notification's delivery state, as the contract names it."""
+
     PENDING = "pending"
     DELIVERED = "delivered"
     READ = "read"

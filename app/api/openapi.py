@@ -112,6 +112,10 @@ def json_response(description: str, schema: dict[str, Any], **extra: Any) -> dic
     return {"description": description, "content": {JSON: {"schema": schema}}, **extra}
 
 
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
 def errors(*codes: ErrorCode) -> dict[str, Any]:
     """Error responses, one per HTTP status, each in the contract's error shape."""
     found: dict[str, Any] = {}
@@ -126,6 +130,8 @@ def errors(*codes: ErrorCode) -> dict[str, Any]:
 
 
 COMMON = (ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.INTERNAL_ERROR, ErrorCode.SERVICE_UNAVAILABLE)
+#: What an authenticated route with checked input can answer besides the common errors.
+CHECKED = (ErrorCode.VALIDATION_ERROR, ErrorCode.UNAUTHORIZED, ErrorCode.RATE_LIMITED)
 BODY = (ErrorCode.INVALID_JSON, ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
 
 
@@ -211,28 +217,14 @@ def document() -> dict[str, Any]:
                 }
             },
             "/webhook/revoke": {
-                "post": {
-                    "summary": "Revoke a user's tokens issued at or before a time; end their "
+                "post": counted_post(
+                    "Revoke a user's tokens issued at or before a time; end their "
                     "sockets opened with one, on every process.",
-                    "security": [{"apiKey": []}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {JSON: {"schema": ref("Revocation")}},
-                    },
-                    "responses": {
-                        "200": json_response(
-                            "Stored; the sockets ended cluster-wide (as far as known in 2 s)",
-                            success_schema({"disconnected": {"type": "integer", "minimum": 0}}),
-                        ),
-                        **errors(
-                            ErrorCode.VALIDATION_ERROR,
-                            ErrorCode.UNAUTHORIZED,
-                            ErrorCode.RATE_LIMITED,
-                            *BODY,
-                            *COMMON,
-                        ),
-                    },
-                }
+                    "apiKey",
+                    "Revocation",
+                    "Stored; the sockets ended cluster-wide (as far as known in 2 s)",
+                    "disconnected",
+                )
             },
             "/api/notifications": {
                 "get": {
@@ -242,37 +234,18 @@ def document() -> dict[str, Any]:
                     "parameters": query_parameters(models.PageQuery),
                     "responses": {
                         "200": json_response("A page", ref("Page")),
-                        **errors(
-                            ErrorCode.VALIDATION_ERROR,
-                            ErrorCode.UNAUTHORIZED,
-                            ErrorCode.RATE_LIMITED,
-                            *COMMON,
-                        ),
+                        **errors(*CHECKED, *COMMON),
                     },
                 }
             },
             "/api/notifications/read": {
-                "post": {
-                    "summary": "Mark the caller's notifications read; their sockets are told.",
-                    "security": [{"bearer": []}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {JSON: {"schema": ref("ReadRequest")}},
-                    },
-                    "responses": {
-                        "200": json_response(
-                            "How many became read",
-                            success_schema({"updated": {"type": "integer", "minimum": 0}}),
-                        ),
-                        **errors(
-                            ErrorCode.VALIDATION_ERROR,
-                            ErrorCode.UNAUTHORIZED,
-                            ErrorCode.RATE_LIMITED,
-                            *BODY,
-                            *COMMON,
-                        ),
-                    },
-                }
+                "post": counted_post(
+                    "Mark the caller's notifications read; their sockets are told.",
+                    "bearer",
+                    "ReadRequest",
+                    "How many became read",
+                    "updated",
+                )
             },
             "/metrics": {
                 "get": {
@@ -309,6 +282,23 @@ def document() -> dict[str, Any]:
                     "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})},
                 }
             },
+        },
+    }
+
+
+def counted_post(
+    summary: str, security: str, body: str, description: str, count: str
+) -> dict[str, Any]:
+    """A POST with a checked JSON body whose success answer is one count."""
+    return {
+        "summary": summary,
+        "security": [{security: []}],
+        "requestBody": json_body(ref(body)),
+        "responses": {
+            "200": json_response(
+                description, success_schema({count: {"type": "integer", "minimum": 0}})
+            ),
+            **errors(*CHECKED, *BODY, *COMMON),
         },
     }
 

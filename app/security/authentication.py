@@ -41,14 +41,6 @@ API_KEY_FIELD = "apiKey"
 SCHEME_ATTRIBUTE = "notify_scheme"
 
 
-class Scheme(StrEnum):
-    """How the callers of a route prove who they are."""
-
-    USER = "user"
-    API_KEY = "api_key"
-    METRICS = "metrics"
-
-
 class Caller(NamedTuple):
     """An authenticated caller: a user (its id) or a webhook key (its ``key_id``)."""
 
@@ -59,6 +51,14 @@ class Caller(NamedTuple):
         """The caller's rate-limit key."""
         prefix = "inbox-user:" if self.scheme is Scheme.USER else "webhook-key:"
         return prefix + self.id
+
+
+class Scheme(StrEnum):
+    """How the callers of a route prove who they are."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    METRICS = "metrics"
 
 
 class _Outcome(NamedTuple):

@@ -5,6 +5,8 @@ They run on python-socketio's server with an app context only (``app.sockets.dis
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from app.errors import ApiError, ErrorBody, unexpected_error_body
@@ -18,13 +20,21 @@ from app.sockets.dispatch import server_event
 from app.sockets.sessions import current_user
 
 
+@contextmanager
+def counted_event() -> Iterator[str]:
+    """The socket's user, once the per-user event limit admits one more event; the event
+    counts as in flight (for a clean shutdown) until the block ends."""
+    user = current_user()
+    with lifecycle.client_event():
+        socket_limits().check_event(user)
+        yield user
+
+
 @server_event("send_notification")
 @logged_event
 def on_send_notification(*args: Any) -> dict[str, Any]:
     """Ack ``{success, notification}``; the sender is the socket's user."""
-    user = current_user()
-    with lifecycle.client_event():
-        socket_limits().check_event(user)
+    with counted_event() as user:
         notification = sending.submit(args[0] if args else None, sender_id=user)
     return {"success": True, "notification": notification}
 
@@ -33,9 +43,7 @@ def on_send_notification(*args: Any) -> dict[str, Any]:
 @logged_event
 def on_mark_read(*args: Any) -> dict[str, Any]:
     """Ack ``{success, updated}``; the user's other sockets get ``notification_read``."""
-    user = current_user()
-    with lifecycle.client_event():
-        socket_limits().check_event(user)
+    with counted_event() as user:
         event = current_event()
         skip_sid = event.sid if event is not None else None
         updated = inbox.mark_read(user, args[0] if args else None, skip_sid=skip_sid)
