@@ -143,6 +143,8 @@ class LiveSessions:
             self._closing.discard(sid)
             if session is not None:
                 self._skipped += session.entries()
+            if not self._sessions:
+                self._wake.set()  # the sweeper ends now, not at its planned round
 
     def matching(self, cutoffs: dict[str, float]) -> list[str]:
         """The sockets opened (or last refreshed) with a token revoked by ``cutoffs``."""

@@ -15,7 +15,7 @@ from app.registry import services
 from app.services import revocations
 from app.services.presence import presence
 from app.sockets import live
-from tests.conftest import API_KEY, OpenSocket, SocketClient, poll, webhook
+from tests.conftest import API_KEY, OpenSocket, SocketClient, poll, wait_until, webhook
 from tests.integration.test_sockets import signed
 
 pytestmark = pytest.mark.integration
@@ -376,3 +376,17 @@ def test_the_sweeper_sleeps_until_a_deadline_or_a_reread_is_due(
     ended_at = wait_until_ended(bob, exp + SLACK)
     assert exp <= ended_at <= exp + SLACK
     assert rounds[1] < rounds[0] + 3.0  # woken before the re-read was due
+
+
+def test_the_sweeper_ends_as_soon_as_the_last_socket_leaves(
+    quick: Flask, open_socket: OpenSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweeper asleep until an hour-long token's re-read must not outlive the process's last
+    socket (a thrown-away app's sweeper would wake later and open a database connection)."""
+    monkeypatch.setattr(revocations, "REFRESH_SECONDS", 30.0)
+    sessions = services(quick).live_sessions
+    alice = open_socket(quick, None, token=token_for("alice", exp=int(time.time()) + 3600))
+    assert wait_until(lambda: sessions._sweeping, 2.0)
+    time.sleep(0.5)  # asleep now, planned to wake at the re-read
+    alice.disconnect()
+    assert wait_until(lambda: not sessions._sweeping, 1.0), "the sweeper still runs"
