@@ -20,9 +20,10 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
         """After gevent's monkey patching (the worker runs the app after this)."""
         super().patch()
         from app.patches import engineio, geventwebsocket
-        from app.patches.gevent import TimeoutHandler
+        from app.patches.gevent import DetachingServer, TimeoutHandler
 
         gevent.config.track_greenlet_tree = False  # a debugging aid keeping spawners' frames
         self.wsgi_handler = TimeoutHandler
+        self.server_class = DetachingServer  # a detached websocket's reader closes it
         engineio.install()
         geventwebsocket.install()

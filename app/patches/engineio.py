@@ -616,6 +616,21 @@ def websocket_session(self: Any, ws: Any) -> list[Any]:
     self.queue.on_put = writer.wake
     writer.wake()  # what was queued before (the OPEN, the CONNECT's answer)
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
+
+    def reader() -> None:
+        read_frames(self, websocket_wait, writer)
+
+    detach = getattr(getattr(getattr(ws, "_sock", None), "handler", None), "detach", None)
+    if detach is not None and detach(reader):
+        return []  # the reader goes on in a greenlet of its own (app.patches.gevent)
+    read_frames(self, websocket_wait, writer)
+    return []
+
+
+def read_frames(self: Any, websocket_wait: Callable[[], Any], writer: FrameWriter) -> None:
+    """The reader loop of ``Socket._websocket_handler`` (copied), until the websocket ends;
+    then the end of Engine.IO's ``Server._handle_connect``: the closed session forgotten."""
+    server = self.server
     try:
         while True:
             p = None
@@ -645,7 +660,8 @@ def websocket_session(self: Any, ws: Any) -> list[Any]:
     finally:
         self.queue.on_put = None
     self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
-    return []
+    if server.sockets.get(self.sid) is self:
+        del server.sockets[self.sid]
 
 
 def announce_exact_intervals(session: Any) -> None:
