@@ -25,16 +25,15 @@ headers, a tenth of the request). Header blocks of plain ``Name: value`` lines a
 into the same message object; anything else (folded lines, a bare CR, no colon, an empty name,
 no blank line at the end) is still parsed by ``http.client``.
 
-An upgraded websocket's reader runs in a shallow greenlet of its own (``detach``): the
-connection's greenlet, which read the handshake, is some 27 frames deep (gunicorn, pywsgi,
-gevent-websocket, the WSGI middlewares, Engine.IO) and kept them, their saved C stack and their
-data-stack pages for the socket's whole life (≈ 15 KB per idle socket, bench/PROFILE.md). Once
-Engine.IO has the websocket, it hands its reader loop to ``detach``, which runs it in a new
-greenlet of the server's pool, and the connection's greenlet unwinds and ends without closing
-the connection (``handle``, ``run_websocket`` and ``DetachingServer.do_close`` skip their
-cleanup); the new greenlet does that cleanup, in upstream's order, when the loop ends. What
-goes on the wire is unchanged; gunicorn still counts (and at shutdown waits for) the socket in
-its pool.
+An upgraded websocket outlives the greenlet that read its handshake (``detach``): that
+greenlet is some 27 frames deep (gunicorn, pywsgi, gevent-websocket, the WSGI middlewares,
+Engine.IO) and kept them, their saved C stack and their data-stack pages for the socket's whole
+life (≈ 15 KB per idle socket, bench/PROFILE.md). Once Engine.IO has the websocket, its reader
+goes on without it (``app.patches.engineio.FrameReader``: a greenlet only while frames come
+in), and the connection's greenlet unwinds and ends without closing the connection
+(``handle``, ``run_websocket`` and ``DetachingServer.do_close`` skip their cleanup); the reader
+does that cleanup, in upstream's order, when it ends. What goes on the wire is unchanged;
+gunicorn still counts (and at shutdown waits for) the connection in its pool.
 """
 
 from __future__ import annotations
@@ -218,39 +217,41 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
             self.__dict__.pop("headers", None)  # the class's empty default from now on
         return result
 
-    def detach(self, reader: Callable[[], None]) -> bool:
-        """Run an upgraded websocket's ``reader`` loop in a new greenlet of the server's pool,
-        and let this connection's greenlet end without closing the connection: True. False
-        (nothing done; the caller runs ``reader`` itself) when the pool is full, or when the
-        request had a body: pywsgi reads what is left of it after the application."""
+    def detach(self) -> Callable[[], None] | None:
+        """Let this connection's greenlet end without closing the connection, once its
+        websocket's reader goes on elsewhere: the call that closes it (the cleanup the greenlet
+        skipped, in its order) when that reader ends. None (nothing done: the caller reads in
+        this greenlet) when the pool is full, or when the request had a body: pywsgi reads
+        what is left of it after the application.
+
+        The pool holds an unstarted greenlet for the connection meanwhile, so gunicorn counts
+        it against ``worker_connections`` and waits for it at a graceful stop."""
         body = getattr(self, "wsgi_input", None)
         if body is not None and (body.position < (body.content_length or 0) or body.chunked_input):
-            return False
-        greenlet = gevent.Greenlet(self._run_detached, reader)
+            return None
+        token = gevent.Greenlet()
         pool = getattr(self.server, "pool", None)
         if pool is not None:
             try:
-                pool.add(greenlet, blocking=False)
+                pool.add(token, blocking=False)
             except gevent.pool.PoolFull:
-                return False
+                return None
         detached = getattr(self.server, "detached", None)
         if detached is not None:
             detached.add(self.socket)
         self.detached = True
-        greenlet.start()
-        return True
 
-    def _run_detached(self, reader: Callable[[], None]) -> None:
-        """The reader, then the cleanup the connection's greenlet skipped, in its order."""
-        try:
-            reader()
-        finally:
+        def finish() -> None:
             try:
                 self.end_websocket()
             finally:
                 self.time_finish = time.time()
                 self.log_request()
                 self.close_socket()
+                if pool is not None and token in pool:  # not if gunicorn killed the pool
+                    pool.discard(token)
+
+        return finish
 
     def run_websocket(self) -> None:
         """``WebSocketHandler.run_websocket`` (gevent-websocket 0.10.1, copied); its cleanup
