@@ -119,7 +119,7 @@ def test_between_frames_no_greenlet_waits_and_each_frame_is_handled_in_order() -
     gevent.sleep(0.01)
     peer.sendall(frame('4"two"') + frame('4"three"'))  # two frames in one read
     gevent.sleep(0.01)
-    assert session.received == ['one', 'two', 'three']
+    assert session.received == ["one", "two", "three"]
     assert all(reader_greenlet.dead for reader_greenlet in session.readers)
     assert reader.io.active and not finished  # waiting on the watchers again
 
@@ -137,7 +137,7 @@ def test_a_frame_split_over_reads_is_read_whole() -> None:
     gevent.sleep(0.01)
     peer.sendall(whole[3:])
     gevent.sleep(0.01)
-    assert session.received == ['split'] and not finished
+    assert session.received == ["split"] and not finished
 
 
 def test_the_read_timeout_closes_the_websocket_and_ends_the_session() -> None:
