@@ -101,6 +101,8 @@ def main() -> None:
         profile = cProfile.Profile()
         profile.runcall(run)
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        if os.environ.get("PROFILE_OUT"):
+            profile.dump_stats(os.environ["PROFILE_OUT"])
     else:
         run()
     done = REQUESTS // CONCURRENCY * CONCURRENCY

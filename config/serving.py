@@ -20,7 +20,7 @@ from config.parsing import EnvReader
 class Serving:
     HOST: str
     PORT: int
-    #: Connections a worker accepts at once (each socket is one greenlet).
+    #: Connections a worker accepts at once (each socket one slot of its greenlet pool).
     WORKER_CONNECTIONS: int
     #: Seconds gunicorn waits for requests in flight at a stop.
     GRACEFUL_TIMEOUT: int

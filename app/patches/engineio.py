@@ -57,7 +57,7 @@ import gevent.queue
 from engineio import exceptions, packet
 from engineio.server import Server
 from engineio.socket import Socket
-from geventwebsocket.websocket import Header, WebSocket
+from geventwebsocket.websocket import MSG_CLOSED, Header, WebSocket
 
 from app.observability import metrics
 from app.patches.fence import fence, replace
@@ -638,36 +638,173 @@ def websocket_session(self: Any, ws: Any) -> list[Any]:
     self.queue.on_put = writer.wake
     writer.wake()  # what was queued before (the OPEN, the CONNECT's answer)
     server.logger.info("%s: Upgrade to websocket successful", self.sid)
+
+    finish = getattr(getattr(getattr(ws, "_sock", None), "handler", None), "detach", None)
+    finish = finish() if finish is not None else None
+    if finish is not None:  # the connection's greenlet ends; the reader runs while frames come
+        FrameReader(self, ws, websocket_wait, writer, finish).start()
+        return []
     try:
-        while True:
-            p = None
-            try:
-                p = websocket_wait()
-            except Exception as e:
-                if not self.closed:
-                    server.logger.info(
-                        '%s: Unexpected error "%s", closing connection', self.sid, str(e)
-                    )
-                break
-            if p is None:  # connection closed by client
-                break
-            pkt = packet.Packet(encoded_packet=p)
-            try:
-                self.receive(pkt)
-            except exceptions.UnknownPacketError:
-                pass
-            except exceptions.SocketIsClosedError:
-                server.logger.info("Receive error -- socket is closed")
-                break
-            except Exception:
-                server.logger.exception("Unknown receive error")
-                break
-        self.queue.put(None)  # the writer sends what is queued, then closes
-        writer.wait_done()
+        while read_one(self, websocket_wait):
+            pass
+        end_reading(self, writer)
     finally:
         self.queue.on_put = None
-    self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    forget(self)
     return []
+
+
+def read_one(self: Any, websocket_wait: Callable[[], Any]) -> bool:
+    """One turn of ``Socket._websocket_handler``'s reader loop (copied): a frame read and
+    handled; False where upstream's loop breaks."""
+    server = self.server
+    p = None
+    try:
+        p = websocket_wait()
+    except Exception as e:
+        if not self.closed:
+            server.logger.info('%s: Unexpected error "%s", closing connection', self.sid, str(e))
+        return False
+    if p is None:  # connection closed by client
+        return False
+    pkt = packet.Packet(encoded_packet=p)
+    try:
+        self.receive(pkt)
+    except exceptions.UnknownPacketError:
+        pass
+    except exceptions.SocketIsClosedError:
+        server.logger.info("Receive error -- socket is closed")
+        return False
+    except Exception:
+        server.logger.exception("Unknown receive error")
+        return False
+    return True
+
+
+def end_reading(self: Any, writer: FrameWriter) -> None:
+    """Once upstream's loop broke: the writer sends what is queued, then closes."""
+    self.queue.put(None)
+    writer.wait_done()
+
+
+def forget(self: Any) -> None:
+    """The end of ``Socket._websocket_handler``, then of Engine.IO's
+    ``Server._handle_connect``: the session closed, and forgotten."""
+    server = self.server
+    self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+    if server.sockets.get(self.sid) is self:
+        del server.sockets[self.sid]
+
+
+# ---- the websocket reader only while frames come in (gevent) -------------------------------
+# Upstream reads a websocket from the connection's greenlet, blocked in ``recv`` between
+# frames: that greenlet's saved C stack, frames and data-stack pages are most of what an idle
+# socket costs (bench/PROFILE.md). Here, once the connection's greenlet has handed the
+# websocket over (``app.patches.gevent.TimeoutHandler.detach``) and ended, the reader loop runs
+# in a greenlet only while frames are buffered or readable; between them the socket waits on a
+# libev read watcher and a timer (the connection's read timeout), and a greenlet is spawned when
+# one fires. Each frame is read and handled as upstream's loop does (``read_one``), the whole
+# frame by blocking reads once its first byte came; the timer's end is the read timeout
+# upstream's ``recv`` raises: gevent-websocket closes the websocket and the read is None.
+
+
+class FrameReader:
+    """An upgraded websocket's reader: a greenlet while frames come in, watchers between."""
+
+    __slots__ = ("session", "ws", "wait", "writer", "finish", "rfile", "connection", "io", "timer")
+
+    def __init__(
+        self,
+        session: Any,
+        ws: Any,
+        wait: Callable[[], Any],
+        writer: FrameWriter,
+        finish: Callable[[], None],
+    ) -> None:
+        self.session = session
+        self.ws = ws
+        self.wait = wait
+        self.writer = writer
+        self.finish = finish
+        self.rfile = ws._sock.handler.rfile
+        self.connection = tcp_connection(ws)
+        loop = gevent.get_hub().loop
+        self.io = loop.io(self.connection.fileno(), 1)  # readable
+        timeout = self.connection.gettimeout()
+        self.timer = loop.timer(timeout) if timeout else None  # the read timeout
+
+    def start(self) -> None:
+        gevent.spawn_raw(self.run, False)
+
+    def run(self, woken: bool) -> None:
+        """Frames, as long as some are buffered or readable; then the watchers (the greenlet
+        ends) or, once the loop breaks, the end of the session and of its connection."""
+        try:
+            while True:
+                if not woken and self.nothing_to_read():
+                    self.io.start(self.readable)
+                    if self.timer is not None:
+                        self.timer.start(self.timed_out)
+                    return
+                woken = False
+                if not read_one(self.session, self.wait):
+                    break
+        except BaseException:
+            self.end(broke=False)
+            raise
+        self.end(broke=True)
+
+    def nothing_to_read(self) -> bool:
+        """Nothing buffered and nothing to read on the connection right now."""
+        connection = self.connection
+        timeout = connection.gettimeout()
+        connection.settimeout(0.0)
+        try:
+            return not self.rfile.peek(1)  # b"" when a read would wait (or at the end)
+        except OSError:
+            return False  # the read finds it
+        finally:
+            connection.settimeout(timeout)
+
+    def readable(self) -> None:
+        """From the hub: a frame (or the end) came."""
+        self.io.stop()
+        if self.timer is not None:
+            self.timer.stop()
+        gevent.spawn_raw(self.run, True)
+
+    def timed_out(self) -> None:
+        """From the hub: nothing came for the read timeout."""
+        self.io.stop()
+        gevent.spawn_raw(self.time_out)
+
+    def time_out(self) -> None:
+        """What upstream's ``recv`` timing out does: gevent-websocket closes the websocket and
+        the read is None, so the loop breaks."""
+        broke = False
+        try:
+            websocket = self.ws._sock
+            websocket.close()
+            websocket.current_app.on_close(MSG_CLOSED)
+            broke = True
+        finally:
+            self.end(broke)
+
+    def end(self, broke: bool) -> None:
+        """As upstream's handler ends: after its loop broke (``broke``), or an exception."""
+        self.io.close()
+        if self.timer is not None:
+            self.timer.close()
+        try:
+            try:
+                if broke:
+                    end_reading(self.session, self.writer)
+            finally:
+                self.session.queue.on_put = None
+            if broke:
+                forget(self.session)
+        finally:
+            self.finish()
 
 
 def announce_exact_intervals(session: Any) -> None:

@@ -24,6 +24,24 @@ which runs the ``email`` package's feed parser over them (≈ 50-100 µs for a w
 headers, a tenth of the request). Header blocks of plain ``Name: value`` lines are split here
 into the same message object; anything else (folded lines, a bare CR, no colon, an empty name,
 no blank line at the end) is still parsed by ``http.client``.
+
+An answer's headers and its first body chunk go out in one ``sendall`` (pywsgi sends them in
+two: two system calls and two TCP segments for a 200-byte JSON answer), unless the answer is
+chunked or its first chunk is large. And a plain socket's ``sendall`` tries one non-blocking
+``send`` of the whole buffer first (``sendall_at_once``): gevent's asks the kernel for
+``SO_SNDBUF`` and slices the buffer into 1 MiB chunks on every call, a system call and four
+Python frames for the answer, query or command that almost always fits at once. The bytes on
+the wire are the same either way.
+
+An upgraded websocket outlives the greenlet that read its handshake (``detach``): that
+greenlet is some 27 frames deep (gunicorn, pywsgi, gevent-websocket, the WSGI middlewares,
+Engine.IO) and kept them, their saved C stack and their data-stack pages for the socket's whole
+life (≈ 15 KB per idle socket, bench/PROFILE.md). Once Engine.IO has the websocket, its reader
+goes on without it (``app.patches.engineio.FrameReader``: a greenlet only while frames come
+in), and the connection's greenlet unwinds and ends without closing the connection
+(``handle``, ``run_websocket`` and ``DetachingServer.do_close`` skip their cleanup); the reader
+does that cleanup, in upstream's order, when it ends. What goes on the wire is unchanged;
+gunicorn still counts (and at shutdown waits for) the connection in its pool.
 """
 
 from __future__ import annotations
@@ -32,12 +50,18 @@ import http.client
 import io
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
+import gevent
+import gevent.pool
+from gevent._socketcommon import SocketMixin
 from gevent.pywsgi import OldMessage, _InvalidClientInput
-from geventwebsocket.handler import WebSocketHandler
+from geventwebsocket.handler import Client, WebSocketHandler
+from gunicorn.workers.ggevent import PyWSGIServer  # type: ignore[import-untyped]
 
-from app.patches.fence import fence
+from app.patches.fence import fence, replace
 from config.serving import serving_settings
 
 fence(
@@ -74,6 +98,42 @@ fence(
     "geventwebsocket.handler.WebSocketHandler.upgrade_websocket",
     "01f7ee962132a1febf42a0b8b0c44724dff54a9c2b47a388bb22d52a173d6788",
     "wrapped: an upgraded socket gets the ping window as its timeout",
+)
+
+fence(
+    "gevent.pywsgi.WSGIHandler._write_with_headers",
+    "5ccb48bf841cd3faeefb43a561756582c29f14d681743c7f95ac6570bf8ecbdc",
+    "replaced: the headers and a small first chunk in one sendall (TimeoutHandler)",
+)
+fence(
+    "gevent._socketcommon.SocketMixin.sendall",
+    "bc9f669e06a55d3c7121c0f8e8ee5e295a4d9a91c1a64ef2dd84611075d5ce48",
+    "wrapped: one non-blocking send first (sendall_at_once); the rest goes through it",
+)
+fence(
+    "gevent.pywsgi.WSGIHandler.handle",
+    "9e7238affc12535458d09a9d06a47fd1edd80899a68d17ef1849939d29edc22f",
+    "replaced by TimeoutHandler.handle (copied): no cleanup once the websocket is detached",
+)
+fence(
+    "geventwebsocket.handler.WebSocketHandler.run_websocket",
+    "a3c4964039a9518b249897bd3bb5015a802717e0808f8bd2f691d2111b9962f1",
+    "replaced by TimeoutHandler.run_websocket (copied): its cleanup after a detached reader",
+)
+fence(
+    "gevent.pywsgi.Input._discard",
+    "bea0da8a70780ba8435852db1cd0ca9db76703e505a048493206a459d07a3048",
+    "relied on: nothing is read after the application when the body was read to its end",
+)
+fence(
+    "gevent.baseserver._handle_and_close_when_done",
+    "154d4884705bb589cbf363065cfd86bd8e4ee8321b6085778046f704ba793406",
+    "relied on: the server closes the connection after its handler (DetachingServer.do_close)",
+)
+fence(
+    "gevent.server.StreamServer.do_close",
+    "728ac328c4119488e22b086fd13cf4a3708165c130a1510f460acb3d4e2fb24d",
+    "replaced by DetachingServer.do_close: a detached connection is closed by its reader",
 )
 
 for _target, _sha, _why in (
@@ -149,11 +209,44 @@ def _refusal(status: str, message: str) -> bytes:
     return head.encode() + body
 
 
+#: A first body chunk up to this size is sent with the headers (larger: its own send, as upstream).
+ONE_SEND_LIMIT = 64 * 1024
+
+
+_upstream_sendall = SocketMixin.sendall
+
+
+def sendall_at_once(self: Any, data: Any, flags: int = 0) -> Any:
+    """gevent's ``sendall`` for a plain socket, one non-blocking ``send`` of everything tried
+    first: what the kernel did not take (a full buffer, a part) goes through gevent's, with its
+    waiting and timeout. Errors other than "would block" are the same as gevent's first send's."""
+    if type(data) is not bytes and type(data) is not bytearray:
+        return _upstream_sendall(self, data, flags)
+    try:
+        sent = self._sock.send(data, flags)
+    except BlockingIOError:
+        return _upstream_sendall(self, data, flags)
+    if sent == len(data):
+        return None
+    return _upstream_sendall(self, memoryview(data)[sent:], flags)
+
+
+def install_sendall() -> None:
+    """Plain gevent sockets only: ``gevent.ssl.SSLSocket`` has a ``sendall`` of its own."""
+    import gevent._socket3
+
+    replace(gevent._socket3.socket, "sendall", sendall_at_once)
+
+
 BAD_REQUEST = _refusal("400 Bad Request", "The request line or headers are malformed or too large.")
 URI_TOO_LONG = _refusal("414 URI Too Long", "The request line is too long.")
 
 
 class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
+    #: The websocket's reader runs in a greenlet of its own (``detach``).
+    detached = False
+    websocket: Any  # set by upgrade_websocket (an annotation only: run_application asks hasattr)
+
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         super().__init__(sock, address, server, rfile or sock.makefile("rb", READ_BUFFER))
 
@@ -172,6 +265,103 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
             self.__dict__.pop("headers", None)  # the class's empty default from now on
         return result
 
+    def detach(self) -> Callable[[], None] | None:
+        """Let this connection's greenlet end without closing the connection, once its
+        websocket's reader goes on elsewhere: the call that closes it (the cleanup the greenlet
+        skipped, in its order) when that reader ends. None (nothing done: the caller reads in
+        this greenlet) when the pool is full, or when the request had a body: pywsgi reads
+        what is left of it after the application.
+
+        The pool holds an unstarted greenlet for the connection meanwhile, so gunicorn counts
+        it against ``worker_connections`` and waits for it at a graceful stop."""
+        body = getattr(self, "wsgi_input", None)
+        if body is not None and (body.position < (body.content_length or 0) or body.chunked_input):
+            return None
+        token = gevent.Greenlet()
+        pool = getattr(self.server, "pool", None)
+        if pool is not None:
+            try:
+                pool.add(token, blocking=False)
+            except gevent.pool.PoolFull:
+                return None
+        detached = getattr(self.server, "detached", None)
+        if detached is not None:
+            detached.add(self.socket)
+        self.detached = True
+
+        def finish() -> None:
+            try:
+                self.end_websocket()
+            finally:
+                self.time_finish = time.time()
+                self.log_request()
+                self.close_socket()
+                if pool is not None and token in pool:  # not if gunicorn killed the pool
+                    pool.discard(token)
+
+        return finish
+
+    def run_websocket(self) -> None:
+        """``WebSocketHandler.run_websocket`` (gevent-websocket 0.10.1, copied); its cleanup
+        (``end_websocket``) left to the reader once detached."""
+        if getattr(self, "prevent_wsgi_call", False):
+            return
+        if not hasattr(self.server, "clients"):
+            self.server.clients = {}
+        try:
+            self.server.clients[self.client_address] = Client(self.client_address, self.websocket)
+            list(self.application(self.environ, lambda s, h, e=None: []))
+        finally:
+            if not self.detached:
+                self.end_websocket()
+
+    def end_websocket(self) -> None:
+        del self.server.clients[self.client_address]
+        if not self.websocket.closed:
+            self.websocket.close()
+        self.environ.update({"wsgi.websocket": None})
+        self.websocket = None
+
+    def handle(self) -> None:
+        """``WSGIHandler.handle`` (gevent 26.9.0, copied): the keep-alive loop; the connection
+        left open once its websocket is detached."""
+        try:
+            while self.socket is not None:
+                self.time_start = time.time()
+                self.time_finish = 0
+                result = self.handle_one_request()
+                if result is None or self.detached:
+                    break
+                if result is True:
+                    continue
+                self.status, response_body = result
+                self.socket.sendall(response_body)
+                if self.time_finish == 0:
+                    self.time_finish = time.time()
+                self.log_request()
+                break
+        finally:
+            if not self.detached:
+                self.close_socket()
+
+    def close_socket(self) -> None:
+        """The end of ``WSGIHandler.handle``."""
+        if self.socket is not None:
+            _sock = getattr(self.socket, "_sock", None)
+            try:
+                # read out request data to prevent error: [Errno 104] Connection reset by peer
+                if _sock:
+                    try:
+                        _sock.recv(16384)
+                    finally:
+                        _sock.close()
+                self.socket.close()
+            except OSError:
+                pass
+        self.__dict__.pop("socket", None)
+        self.__dict__.pop("rfile", None)
+        self.__dict__.pop("wsgi_input", None)
+
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any:
@@ -187,6 +377,27 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
             headers = [*headers, ("Connection", "close")]
         return super().start_response(status, headers, exc_info)
 
+    def _write_with_headers(self, data: bytes) -> None:
+        """pywsgi's, but a small first chunk of a plain (not chunked) answer goes in the same
+        ``sendall`` as the headers: one system call and one segment instead of two."""
+        self.headers_sent = True
+        self.finalize_headers()
+        towrite = bytearray(b"HTTP/1.1 ")
+        towrite += self.status
+        towrite += b"\r\n"
+        for header, value in self.response_headers:
+            towrite += header
+            towrite += b": "
+            towrite += value
+            towrite += b"\r\n"
+        towrite += b"\r\n"
+        if data and not self.response_use_chunked and len(data) <= ONE_SEND_LIMIT:
+            towrite += data
+            self._sendall(towrite)
+            return
+        self._sendall(towrite)
+        self._write(data)
+
     def handle_one_request(self) -> Any:
         result = super().handle_one_request()
         if isinstance(result, tuple) and result[0] == "414":
@@ -199,3 +410,18 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
             return ("408", b"")
         self.log_error("Invalid request (from %s): %s", self.client_address, type(ex).__name__)
         return ("400", BAD_REQUEST)
+
+
+class DetachingServer(PyWSGIServer):  # type: ignore[misc]
+    """gunicorn's pywsgi server; a connection whose websocket was detached is closed by its
+    reader's greenlet (``TimeoutHandler.detach``), not when the handler returns."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.detached: set[Any] = set()
+
+    def do_close(self, sock: Any, *args: Any) -> None:
+        if sock in self.detached:
+            self.detached.discard(sock)
+            return
+        super().do_close(sock, *args)
