@@ -38,6 +38,7 @@ gc_manager = GcManager(
     app.config["GC_FREEZE"],
 )
 gc_manager.install()
+sessions.on_change = gc_manager.poke
 socketio.start_background_task(gc_manager.run)
 
 if __name__ == "__main__":

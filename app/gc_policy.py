@@ -34,12 +34,20 @@ Pauses are timed by a ``gc.callbacks`` hook, which only appends to a deque: it r
 allocation anywhere in the program, where taking a lock (logging's, prometheus-client's) could
 switch greenlets in the middle of a collection. The one-second check drains it into the
 ``notify_gc_pause_seconds`` histogram and logs, at WARNING, each pause over ``GC_PAUSE_LOG_MS``.
+
+A quiet check (the socket count as at the check before, no pause to drain, no departure
+settling) is followed by a wait for the next connect or disconnect (``GcManager.poke``, from
+``app.sockets.sessions``), at most ``IDLE_CHECK_INTERVAL`` s, then the one-second pace again: the
+check after a change comes at most a second after it, as before, and an idle process does not
+wake every second for nothing (an idle wake-up counts in the summed CPU of many processes,
+bench/PROFILE.md, issue 12). The pauses of an idle process are drained that much later.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -53,6 +61,8 @@ log = logging.getLogger(__name__)
 THRESHOLDS = (700, 10, 10)
 START_DELAY = 1.0
 CHECK_INTERVAL = 1.0
+#: The longest wait after a quiet check (woken earlier by a connect or disconnect).
+IDLE_CHECK_INTERVAL = 10.0
 #: Sockets more than at the last freeze that make a burst worth freezing.
 BURST = 200
 #: A count that moved by less than this (or 1 %) since the previous check is steady.
@@ -124,6 +134,14 @@ class FreezePolicy:
             return self._frozen(sockets, "freeze")
         return None
 
+    def settling(self) -> bool:
+        """After a mass departure, before the refreeze: the steady checks are being counted."""
+        return (
+            self.frozen_at is not None
+            and self.frozen_at >= BURST
+            and self.low < self.frozen_at // 2
+        )
+
     def _frozen(self, sockets: int, action: str) -> str:
         self.frozen_at = self.low = sockets
         return action
@@ -154,23 +172,38 @@ class GcManager:
         self.freeze = freeze
         self.recorder = PauseRecorder()
         self.policy = FreezePolicy()
+        self._changed = threading.Event()  # gevent's under the worker's monkey patching
+        self._count: int | None = None  # the socket count at the previous check
 
     def install(self) -> None:
         gc.set_threshold(*THRESHOLDS)
         gc.callbacks.append(self.recorder)
 
+    def poke(self) -> None:
+        """A socket came or left: a quiet loop resumes its one-second pace."""
+        if not self._changed.is_set():
+            self._changed.set()
+
     def run(self) -> None:
-        """The loop (a background task): first check after START_DELAY, then every second."""
+        """The loop (a background task): first check after START_DELAY, then every second; after
+        a quiet check, the next second's check waits for a poke (IDLE_CHECK_INTERVAL at most)."""
         self.sleep(START_DELAY)
         while True:
+            self._changed.clear()
+            quiet = False
             try:
-                self.check()
+                quiet = self.check()
             except Exception:  # the loop must outlive any one failure
                 log.exception("gc check failed")
+            if quiet:
+                self._changed.wait(IDLE_CHECK_INTERVAL)
             self.sleep(CHECK_INTERVAL)
 
-    def check(self) -> None:
-        action = self.policy.decide(self.socket_count()) if self.freeze else None
+    def check(self) -> bool:
+        """One check; whether it was quiet (nothing moved, drained or decided)."""
+        sockets = self.socket_count()
+        unchanged, self._count = sockets == self._count, sockets
+        action = self.policy.decide(sockets) if self.freeze else None
         if action is not None:
             collect_and_freeze(action)
             log.info(
@@ -179,7 +212,8 @@ class GcManager:
                 self.policy.frozen_at,
                 gc.get_freeze_count(),
             )
-        for pause in self.recorder.drain():
+        pauses = self.recorder.drain()
+        for pause in pauses:
             metrics.gc_paused(pause.generation, pause.seconds)
             if self.log_over and pause.seconds >= self.log_over:
                 log.warning(
@@ -197,3 +231,4 @@ class GcManager:
                         }
                     },
                 )
+        return unchanged and action is None and not pauses and not self.policy.settling()

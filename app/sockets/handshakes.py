@@ -5,7 +5,11 @@ Without this, a session that never sends CONNECT is kept until its client stops 
 pings (for ever, for a client that keeps answering), unauthenticated and uncounted: a cheap
 way to hold the server's memory. One sweeper task per process closes them, not a timer or a
 greenlet per session: every session gets the same timeout, so their deadlines come in the
-order the sessions opened, and each round pops only the ones that are due.
+order the sessions opened, and each round pops only the ones that are due. It sleeps until the
+first deadline (rounds at least ``MAX_ROUND_SECONDS`` apart, so a deadline is kept within that)
+and ends when no session waits; the next one starts it again. An idle process's wake-ups count
+in the summed CPU of many processes (bench/PROFILE.md, issue 12): a round every second for
+sessions that all connected long ago was one of them.
 """
 
 from __future__ import annotations
@@ -37,21 +41,29 @@ class ConnectDeadlines:
         self.lock = threading.Lock()
 
     def add(self, eio_sid: str) -> None:
-        self.waiting.append((time.monotonic() + self.timeout, eio_sid))
-        if not self.started:
-            with self.lock:
-                if not self.started:
-                    self.started = True
-                    self.server.start_background_task(self.sweep_for_ever)
+        with self.lock:  # against the sweeper's end (threads in the tests; gevent: no wait)
+            self.waiting.append((time.monotonic() + self.timeout, eio_sid))
+            if not self.started:
+                self.started = True
+                self.server.start_background_task(self.sweep_while_waiting)
 
-    def sweep_for_ever(self) -> None:
+    def sweep_while_waiting(self) -> None:
+        """Rounds until no session waits: each at the first deadline, at least ``pause`` after
+        the one before (a deadline added meanwhile is never earlier: one timeout for all)."""
         pause = min(MAX_ROUND_SECONDS, self.timeout / 4)
+        delay = pause
         while True:
-            self.server.sleep(pause)
+            self.server.sleep(delay)
+            now = time.monotonic()
             try:
-                self.sweep(time.monotonic())
+                self.sweep(now)
             except Exception:  # the sweeper must outlive any one failure
                 logging.getLogger(__name__).exception("CONNECT_TIMEOUT sweep failed")
+            with self.lock:
+                if not self.waiting:
+                    self.started = False
+                    return
+                delay = max(pause, self.waiting[0][0] - now)
 
     def sweep(self, now: float) -> None:
         """Close the sessions whose deadline passed without a CONNECT; a CONNECT still being

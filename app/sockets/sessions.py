@@ -7,6 +7,8 @@ resolve a context proxy on every event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, current_app
 
 from app.errors import Unauthorized
@@ -18,12 +20,22 @@ def _users(app: Flask | None = None) -> dict[str, str]:
     return services(app).socket_users
 
 
+#: Called after a socket's user is bound or released: the serving process's GC check
+#: (``app.gc_policy.GcManager.poke``, set by ``wsgi.py``), which sleeps while the count stays.
+on_change: Callable[[], None] | None = None
+
+
 def bind(sid: str, user_id: str) -> None:
     _users()[sid] = user_id
+    if on_change is not None:
+        on_change()
 
 
 def release(sid: str) -> str | None:
-    return _users().pop(sid, None)
+    user = _users().pop(sid, None)
+    if on_change is not None:
+        on_change()
+    return user
 
 
 def count(app: Flask | None = None) -> int:

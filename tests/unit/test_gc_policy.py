@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from app import gc_policy
 from app.gc_policy import (
     BURST,
     SETTLE,
@@ -113,3 +116,45 @@ def test_the_check_freezes_and_drains_pauses_into_the_histogram() -> None:
     finally:
         gc.callbacks.remove(manager.recorder)
         gc.unfreeze()
+
+
+class Stop(BaseException):
+    """Ends the manager's loop (it outlives every Exception)."""
+
+
+def test_a_quiet_loop_waits_for_a_socket_change_instead_of_checking_every_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gc_policy, "START_DELAY", 0.0)
+    monkeypatch.setattr(gc_policy, "CHECK_INTERVAL", 0.05)
+    monkeypatch.setattr(gc_policy, "IDLE_CHECK_INTERVAL", 5.0, raising=False)
+    checks: list[float] = []
+    sockets = [10]
+    stopping = threading.Event()
+
+    manager = GcManager(lambda: sockets[0], time.sleep, log_over_ms=0, freeze=False)
+    drain = manager.recorder.drain
+
+    def counted_drain() -> list[gc_policy.Pause]:  # once per check
+        if stopping.is_set():
+            raise Stop()
+        checks.append(time.monotonic())
+        return drain()
+
+    manager.recorder.drain = counted_drain  # type: ignore[method-assign]
+    loop = threading.Thread(target=lambda: pytest.raises(Stop, manager.run), daemon=True)
+    loop.start()
+    time.sleep(0.6)
+    # Two checks (the first, and the one that found nothing moved), then a wait: the one-second
+    # pace (here 0.05 s) would have made about 12.
+    assert len(checks) <= 3
+    sockets[0] = 11
+    poked = time.monotonic()
+    manager.poke()  # a connect
+    time.sleep(0.3)
+    assert checks[-1] > poked
+    assert checks[-1] - poked < 0.05 + 0.1  # a check within CHECK_INTERVAL of the change
+    stopping.set()
+    manager.poke()
+    loop.join(timeout=2)
+    assert not loop.is_alive()
