@@ -14,6 +14,8 @@ from tests.conftest import API_KEY
 from tests.e2e import servers
 
 CONNECT_TIMEOUT = 10.0
+#: Every Listener connected during the running test; ``close_listeners`` closes those it left.
+LIVE: list[Listener] = []
 
 
 class Listener:
@@ -52,6 +54,7 @@ class Listener:
         except Exception:
             self.http.close()
             raise
+        LIVE.append(self)
 
     def _record(self, notification: dict[str, Any]) -> None:
         with self.changed:
@@ -83,9 +86,21 @@ class Listener:
         return self.client.call(event, payload, timeout=CONNECT_TIMEOUT)
 
     def disconnect(self) -> None:
+        """Idempotent; the websocket's own socket is closed too when the server ended the
+        session first (python-engineio leaves it to the garbage collector then)."""
         if self.client.connected:
             self.client.disconnect()
+        ws = getattr(self.client.eio, "ws", None)
+        if ws is not None:
+            ws.shutdown()
         self.http.close()
+
+
+def close_listeners() -> None:
+    """Disconnect the Listeners a test left connected (a failed test's, or one whose server
+    ended it), so that no client socket of one test is collected, unclosed, during another."""
+    while LIVE:
+        LIVE.pop().disconnect()
 
 
 def webhook_at(

@@ -16,7 +16,7 @@ from flask import Flask
 
 from tests.conftest import REDIS_URL, fresh_prefix
 from tests.e2e import servers
-from tests.e2e.clients import Listener
+from tests.e2e.clients import Listener, close_listeners
 
 #: Limits no test reaches unless it sets its own.
 HIGH_LIMITS = {
@@ -77,6 +77,7 @@ def start_server(
         return server
 
     yield start
+    close_listeners()  # the clients a test left, before their servers
     for server in started:
         server.stop()
     problems = []

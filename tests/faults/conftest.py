@@ -20,6 +20,7 @@ from flask import Flask
 
 from tests.conftest import MARIADB, Rows
 from tests.e2e import servers
+from tests.e2e.clients import close_listeners
 from tests.e2e.conftest import log_problems, prefix, redis_db, server_base_env  # noqa: F401
 from tests.e2e.servers import StartServer
 from tests.faults.load import REPORT, Fleet, Ledger
@@ -68,6 +69,7 @@ def start_server(
         return server
 
     yield start
+    close_listeners()  # the clients a test left, before their servers
     for server, _ in started:
         server.stop()
     problems = []
