@@ -181,8 +181,7 @@ class GcManager:
 
     def poke(self) -> None:
         """A socket came or left: a quiet loop resumes its one-second pace."""
-        if not self._changed.is_set():
-            self._changed.set()
+        self._changed.set()
 
     def run(self) -> None:
         """The loop (a background task): first check after START_DELAY, then every second; after

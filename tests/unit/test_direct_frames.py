@@ -14,17 +14,9 @@ from engineio import packet
 from geventwebsocket.websocket import Stream, WebSocket
 
 from app.patches.engineio import DirectFrameWriter, WriterQueue, websocket_frame
+from tests.unit.opened import OPENED, close_what_was_opened  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.unit
-#: Sockets and files a test opened, closed after it (unclosed, they warn when collected).
-OPENED: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-def close_what_was_opened() -> Any:
-    yield
-    while OPENED:
-        OPENED.pop().close()
 
 
 class Handler:
