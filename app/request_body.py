@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import math
 
-from flask import g, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, ErrorCode
+from app.request_locals import current_g, current_request
 
 
 def request_body() -> object:
@@ -17,12 +17,15 @@ def request_body() -> object:
     check (``security.authentication``) and the view: a body whose reading failed half-way (over
     MAX_CONTENT_LENGTH without a Content-Length, a client that stalled or left) cannot be read a
     second time, and would then look like invalid JSON instead of its real error."""
-    if "notify_body" not in g:
+    flask_g = current_g()
+    read: tuple[object, Exception | None] | None = flask_g.get("notify_body")
+    if read is None:
         try:
-            g.notify_body = (read_json_body(), None)
+            read = (read_json_body(), None)
         except (ApiError, HTTPException) as failure:
-            g.notify_body = (None, failure)
-    body, failed = g.notify_body
+            read = (None, failure)
+        flask_g.notify_body = read
+    body, failed = read
     if failed is not None:
         raise failed
     return body
@@ -36,6 +39,7 @@ def read_json_body() -> object:
     that are not UTF-8 JSON, including nesting too deep to parse, NaN, Infinity and numbers
     beyond a float's range.
     """
+    request = current_request()
     if not request.is_json:
         raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = request.get_data(cache=True)

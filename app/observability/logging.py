@@ -21,11 +21,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from flask_socketio import ConnectionRefusedError
 
 from app.errors import DATABASE_UNAVAILABLE, ApiError, ErrorCode
 from app.registry import services
+from app.request_locals import current_g, current_request
 from app.security.authentication import logged_user
 from app.sockets.context import current_event
 from app.sockets.sessions import current_user
@@ -121,19 +122,22 @@ def accepted_request_id(given: str | None) -> str:
 
 
 def start_request() -> None:
-    g.request_started = time.perf_counter()
-    g.request_id = accepted_request_id(request.headers.get(REQUEST_ID_HEADER))
+    flask_g = current_g()
+    flask_g.request_started = time.perf_counter()
+    flask_g.request_id = accepted_request_id(current_request().headers.get(REQUEST_ID_HEADER))
 
 
 def finish_request(response: Response) -> Response:
     """Echo the request id and write the request's line (registered first, so it runs last
     and sees the final status and headers)."""
-    request_id = g.get("request_id") or accepted_request_id(None)
+    flask_g = current_g()
+    request_id = flask_g.get("request_id") or accepted_request_id(None)
     response.headers[REQUEST_ID_HEADER] = request_id
     level = logging.WARNING if response.status_code >= 500 else logging.INFO
     if not request_log.isEnabledFor(level):
         return response
-    started = g.get("request_started")
+    request = current_request()
+    started = flask_g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
     fields = {
         "type": "http_request",

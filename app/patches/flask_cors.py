@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from flask_cors.core import ACL_REQUEST_HEADER_PRIVATE_NETWORK, FLASK_CORS_EVALUATED
 
 from app.patches.fence import fence
+from app.request_locals import current_request
 from app.security.captured_headers import CapturedHeaders
 
 fence(
@@ -43,6 +44,7 @@ def capture_cors(app: Flask, paths: Iterable[str], origins: Iterable[str]) -> No
     known = frozenset(origins)
 
     def shape(response: Response) -> Hashable | None:
+        request = current_request()
         headers = request.headers
         origin = headers.get("Origin")
         if (

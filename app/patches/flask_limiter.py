@@ -21,21 +21,30 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 import flask_limiter
 from flask import Flask, g, has_request_context, request
+from flask.globals import _cv_request
 from flask_limiter import RateLimitExceeded, RequestLimit
+from flask_limiter._extension import LimiterContext
 from flask_limiter._manager import LimitManager
 from flask_limiter.util import get_qualified_name
 
 from app.patches.fence import fence
+from app.request_locals import current_g, current_request
 
 fence(
     "flask_limiter._extension.Limiter._Limiter__inject_headers",
     "aa6d828bc55063a1525eff3d853151ab3133ec4a644327a6e29af9c008b222bd",
     "relied on: reads _headers_enabled before adding the headers",
+)
+fence(
+    "flask_limiter._extension.Limiter.context",
+    "71149b399f49388f5162e1ca2134ca6d554545328e1666ad5576b10581ccda4e",
+    "replaced: the same per-limiter state on the request context, read without the proxy",
 )
 fence(
     "flask_limiter._extension.Limiter.__init__",
@@ -152,6 +161,10 @@ for _name in _CHANGES:
     setattr(MemoisedLimitManager, _name, _forgetting(_name))
 
 
+#: Where ``Limiter.context`` keeps each limiter's state on the request context.
+LIMITER_CONTEXTS = "_limiter_request_context"
+
+
 class HeadersOn429Limiter(flask_limiter.Limiter):
     """Flask-Limiter, writing ``RateLimit-*`` and ``Retry-After`` on 429 responses only, with
     each route's limits resolved once (``MemoisedLimitManager``)."""
@@ -159,6 +172,18 @@ class HeadersOn429Limiter(flask_limiter.Limiter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit_manager.__class__ = MemoisedLimitManager
+
+    @property
+    def context(self) -> LimiterContext:
+        """``Limiter.context`` on the request context itself, not through werkzeug's proxy (two
+        proxy reads and a ``hasattr`` through it, seven times per request)."""
+        ctx = _cv_request.get()
+        contexts = getattr(ctx, LIMITER_CONTEXTS, None)
+        if contexts is None:
+            contexts = defaultdict(LimiterContext)
+            setattr(ctx, LIMITER_CONTEXTS, contexts)
+        found: LimiterContext = contexts[self]
+        return found
 
     @property
     def _headers_enabled(self) -> Any:
@@ -241,6 +266,7 @@ class DirectCheck:
         return limits
 
     def __call__(self) -> None:
+        request = current_request()
         if request.path not in self.paths:
             return
         limiter = self.limiter
@@ -250,24 +276,24 @@ class DirectCheck:
         limits = self._limits(endpoint)
         if limits is None:
             return
+        flask_g = current_g()
         try:
-            self._evaluate(endpoint, limits)
+            self._evaluate(endpoint, limits, request.method)
         except RateLimitExceeded:
-            g.notify_limits_checked = True
+            flask_g.notify_limits_checked = True
             raise
         except Exception:
             if not limiter._swallow_errors:
                 raise
             self.log.exception("Failed to rate limit. Swallowing error")
-        g.notify_limits_checked = True
+        flask_g.notify_limits_checked = True
 
-    def _evaluate(self, endpoint: str, limits: list[Any]) -> None:
+    def _evaluate(self, endpoint: str, limits: list[Any], method: str) -> None:
         """``Limiter.__evaluate_limits`` for limits without meta limits or callbacks."""
         limiter = self.limiter
         failed: list[tuple[Any, list[str]]] = []
         for_header: RequestLimit | None = None
         view_limits: list[RequestLimit] = []
-        method = request.method
         for lim in limits:
             if lim.is_exempt or lim.method_exempt:
                 continue

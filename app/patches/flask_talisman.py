@@ -20,6 +20,7 @@ from flask import Flask, Response, request
 from flask_talisman import Talisman
 
 from app.patches.fence import fence
+from app.request_locals import current_request
 from app.security.captured_headers import CapturedHeaders
 
 fence(
@@ -74,6 +75,7 @@ def capture_talisman(app: Flask, talisman: Talisman, paths: Iterable[str]) -> No
     hot = frozenset(paths)
 
     def shape(response: Response) -> Hashable | None:
+        request = current_request()
         if request.path not in hot or hasattr(request, "csp_nonce"):
             return None
         return (

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from flask import current_app, g, request
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.request_body import request_body
+from app.request_locals import current_g, current_request
 from app.security.api_keys import key_id, matching_key
 from app.security.tokens import TokenProblem, TokenRefused, authenticate, strip_bearer
 
@@ -75,7 +76,7 @@ class _Outcome(NamedTuple):
 def scheme() -> Scheme | None:
     """The scheme the view of this request declares; None for an unknown route or a method the
     route does not serve, and for a route open to all."""
-    endpoint = request.endpoint
+    endpoint = current_request().endpoint
     view = current_app.view_functions.get(endpoint) if endpoint else None
     found: Scheme | None = getattr(view, SCHEME_ATTRIBUTE, None)
     return found
@@ -90,14 +91,15 @@ def caller() -> Caller | None:
 def logged_user() -> str | None:
     """The user id for the request's log line: known only if a Bearer route read the token
     (never authenticates by itself)."""
-    outcome: _Outcome | None = g.get("notify_auth")
+    outcome: _Outcome | None = current_g().get("notify_auth")
     return outcome.logged_user if outcome is not None else None
 
 
 def _outcome() -> _Outcome:
-    if "notify_auth" not in g:
-        g.notify_auth = _authenticate(scheme())
-    outcome: _Outcome = g.notify_auth
+    flask_g = current_g()
+    outcome: _Outcome | None = flask_g.get("notify_auth")
+    if outcome is None:
+        outcome = flask_g.notify_auth = _authenticate(scheme())
     return outcome
 
 
@@ -130,7 +132,7 @@ def _bearer_user() -> _Outcome:
 def _api_key() -> _Outcome:
     """The header first, then the body's ``apiKey``: a body that cannot be read has none (its
     error is the view's answer: raised here, Flask-Limiter would log it)."""
-    candidate: Any = request.headers.get(API_KEY_HEADER)
+    candidate: Any = current_request().headers.get(API_KEY_HEADER)
     if not candidate:
         try:
             body = request_body()
