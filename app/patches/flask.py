@@ -26,6 +26,11 @@ fence(
     "replaced by the identity: no async views or hooks",
 )
 fence(
+    "werkzeug.datastructures.headers.Headers.add",
+    "28e8052183b368d6306adfe09b53758e0fe5e7457f71b337965e4daa50874c01",
+    "relied on by CapturedHeaders: appends (name, checked str value) to _list",
+)
+fence(
     "flask.app.Flask.create_url_adapter",
     "066133a70e406d124355efcc79198073d03cf368d5c260019880052884605b60",
     "wrapped: no adapter for Socket.IO event contexts",

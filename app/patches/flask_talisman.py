@@ -10,13 +10,18 @@ answered from Talisman's own first answer.
   (``is_secure`` or ``X-Forwarded-Proto: https``) and on the nonce; on the hot paths
   (``capture_talisman``) it is captured per (path, method, endpoint, security, status) by
   ``app.security.captured_headers`` and replayed.
+- ``Talisman._get_local_options`` (three times a request: both before-request hooks and the
+  headers) merges the view's options with the settings: ``PolicyCachingTalisman`` keeps its
+  answer per view function until the next ``init_app``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from typing import Any
 
 from flask import Flask, Response, request
+from flask.globals import _cv_request
 from flask_talisman import Talisman
 
 from app.patches.fence import fence
@@ -36,7 +41,7 @@ fence(
 fence(
     "flask_talisman.talisman.Talisman._get_local_options",
     "2ca48cc1f86c43d17bf7b7d73cce921f4a32c4815ed39dd177415675abc595b8",
-    "relied on: the options come from the endpoint's view function",
+    "memoised: the options come from the endpoint's view function and the settings only",
 )
 fence(
     "flask_talisman.talisman.Talisman._set_hsts_headers",
@@ -58,7 +63,24 @@ class PolicyCachingTalisman(Talisman):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__()
+        self._view_options: dict[object, dict[str, Any]] = {}
         self._policy_texts: dict[int, tuple[object, str]] = {}
+
+    def init_app(self, app: Flask, **options: Any) -> None:
+        self._view_options = {}
+        super().init_app(app, **options)
+
+    def _get_local_options(self) -> dict[str, Any]:
+        """Upstream's options, worked out once per view function: they come from the view's
+        ``talisman_view_options`` and this extension's settings, both fixed once ``init_app``
+        ran (upstream ran eight ``setdefault`` and three proxy reads three times a request)."""
+        ctx = _cv_request.get()
+        endpoint = ctx.request.endpoint
+        view = ctx.app.view_functions.get(endpoint) if endpoint else None
+        options = self._view_options.get(view)
+        if options is None:
+            options = self._view_options[view] = super()._get_local_options()
+        return options
 
     def _parse_policy(self, policy: object) -> str:
         if hasattr(request, "csp_nonce"):
