@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import flask_limiter
@@ -221,7 +221,10 @@ class DirectCheck:
         self.log = logging.getLogger("flask-limiter")
 
     def install(self, app: Flask) -> None:
-        """Before Flask-Limiter's own hook, which skips what this one decided."""
+        """Before Flask-Limiter's own hook, which skips what this one decided: its request
+        filter says so to every check Flask-Limiter makes, and the hook itself is wrapped
+        (``skipping``) so a decided request does not walk its exemption and limit resolution
+        only to find nothing to check."""
         hooks = app.before_request_funcs.setdefault(None, [])
         own = [
             h
@@ -230,8 +233,26 @@ class DirectCheck:
         ]
         if len(own) != 1 or getattr(own[0], "__self__", None) is not self.limiter:
             raise RuntimeError("Flask-Limiter's before-request hook was not found")
-        hooks.insert(hooks.index(own[0]), self)
+        at = hooks.index(own[0])
+        hooks[at] = self.skipping(own[0])
+        hooks.insert(at, self)
         self.limiter.request_filter(lambda: bool(g.get(CHECKED, False)))
+
+    def skipping(self, upstream: Callable[[], Any]) -> Callable[[], Any]:
+        """Flask-Limiter's hook, ended at once for a request this check decided, as upstream
+        ends it when a request filter exempts the request (no meta limits: ``_limits``
+        guarantees it): no limit checked, none left for the headers."""
+        limiter = self.limiter
+
+        def check_request_limit() -> Any:
+            if not current_g().get(CHECKED, False):
+                return upstream()
+            context = limiter.context
+            context.view_rate_limit = None
+            context.view_rate_limits = []
+
+        check_request_limit.upstream = upstream  # type: ignore[attr-defined]
+        return check_request_limit
 
     def _limits(self, endpoint: str) -> list[Any] | None:
         """The endpoint's limits in evaluation order, or None: leave it to Flask-Limiter."""

@@ -65,3 +65,23 @@ def test_the_memo_of_resolved_limits_forgets_when_limits_change(
     assert first and manager.resolve_limits(*args) is first  # answered from the memo
     manager.add_route_exemption("app.api.webhook.notify", ExemptionScope.DEFAULT)
     assert manager.resolve_limits(*args) is not first  # worked out again, not remembered
+
+
+def test_flask_limiters_own_hook_does_no_work_for_a_request_the_direct_check_decided(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    limiter = next(iter(app.extensions["limiter"]))
+    seen: list[str | None] = []
+    identify = limiter.identify_request
+
+    def counting() -> str | None:
+        seen.append(endpoint := identify())
+        return endpoint
+
+    monkeypatch.setattr(limiter, "identify_request", counting)
+    client = app.test_client()
+    assert webhook(client, {"recipientId": "lim", "message": "m"}).status_code == 201
+    assert seen == []  # decided by DirectCheck: Flask-Limiter's hook ended at once
+    client.get("/api/notifications")  # another route: Flask-Limiter's own check still runs
+    assert seen and seen[-1] == "inbox.list_notifications"
