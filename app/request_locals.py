@@ -8,8 +8,12 @@ the proxies stand for; outside a request they raise ``LookupError``.
 from __future__ import annotations
 
 from flask import Request
-from flask.ctx import _AppCtxGlobals
+from flask.ctx import RequestContext, _AppCtxGlobals
 from flask.globals import _cv_app, _cv_request
+
+
+def current_request_context() -> RequestContext:
+    return _cv_request.get()
 
 
 def current_request() -> Request:

@@ -27,14 +27,13 @@ from typing import Any
 
 import flask_limiter
 from flask import Flask, g, has_request_context, request
-from flask.globals import _cv_request
 from flask_limiter import RateLimitExceeded, RequestLimit
 from flask_limiter._extension import LimiterContext
 from flask_limiter._manager import LimitManager
 from flask_limiter.util import get_qualified_name
 
 from app.patches.fence import fence
-from app.request_locals import current_g, current_request
+from app.request_locals import current_g, current_request, current_request_context
 
 fence(
     "flask_limiter._extension.Limiter._Limiter__inject_headers",
@@ -177,7 +176,7 @@ class HeadersOn429Limiter(flask_limiter.Limiter):
     def context(self) -> LimiterContext:
         """``Limiter.context`` on the request context itself, not through werkzeug's proxy (two
         proxy reads and a ``hasattr`` through it, seven times per request)."""
-        ctx = _cv_request.get()
+        ctx = current_request_context()
         contexts = getattr(ctx, LIMITER_CONTEXTS, None)
         if contexts is None:
             contexts = defaultdict(LimiterContext)
@@ -251,7 +250,6 @@ class DirectCheck:
             context.view_rate_limit = None
             context.view_rate_limits = []
 
-        check_request_limit.upstream = upstream  # type: ignore[attr-defined]
         return check_request_limit
 
     def _limits(self, endpoint: str) -> list[Any] | None:

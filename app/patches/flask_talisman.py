@@ -21,11 +21,10 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from flask import Flask, Response, request
-from flask.globals import _cv_request
 from flask_talisman import Talisman
 
 from app.patches.fence import fence
-from app.request_locals import current_request
+from app.request_locals import current_request, current_request_context
 from app.security.captured_headers import CapturedHeaders
 
 fence(
@@ -74,7 +73,7 @@ class PolicyCachingTalisman(Talisman):  # type: ignore[misc]
         """Upstream's options, worked out once per view function: they come from the view's
         ``talisman_view_options`` and this extension's settings, both fixed once ``init_app``
         ran (upstream ran eight ``setdefault`` and three proxy reads three times a request)."""
-        ctx = _cv_request.get()
+        ctx = current_request_context()
         endpoint = ctx.request.endpoint
         view = ctx.app.view_functions.get(endpoint) if endpoint else None
         options = self._view_options.get(view)
