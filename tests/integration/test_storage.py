@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.models import notification_dict
 from app.services import storage
 from app.services.validation import NewSend
 
@@ -208,3 +209,20 @@ def test_concurrent_inserts_each_get_their_own_rows_ids(make_app: Callable[..., 
         for n in notifications:
             assert stored[n["id"]] == (n["recipientId"], n["message"])
     assert len(results) == 18
+
+
+def test_the_notifications_returned_are_the_rows_read_back(make_app: Callable[..., Any]) -> None:
+    """Each send's notifications are copies of its first (``storage._stored``): every one still
+    equals ``notification_dict`` of its row as the database gives it back."""
+    app = make_app()
+    written = tricky_values()
+    written[4] = dict(written[4], message="changed in one row only")
+    with app.app_context(), db.engine.begin() as connection:
+        stored = storage.insert(connection, written)
+        table = storage.TABLE
+        rows = connection.execute(table.select().where(table.c.id.in_([n["id"] for n in stored])))
+        by_id = {row.id: notification_dict(row) for row in rows}
+    assert stored == [by_id[n["id"]] for n in stored]
+    assert stored[4]["message"] == "changed in one row only"
+    assert stored[3]["message"] == stored[5]["message"] != stored[4]["message"]
+    assert len({id(n) for n in stored}) == len(stored)
