@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from app.request_body import request_body
+from app.request_locals import current_request
 from app.security.authentication import API_KEY_FIELD, api_key_required
 from app.services import sending
 from app.services.validation import require_object
@@ -31,7 +32,7 @@ def notify(key_id: str) -> tuple[dict[str, Any], int]:
     answer = sending.submit_many(
         payload(),
         sender_id=None,
-        idempotency_key_header=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+        idempotency_key_header=current_request().headers.get(IDEMPOTENCY_KEY_HEADER),
         owner=key_id,
     )
     return answer.body, answer.status

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import has_request_context, request
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from app.request_locals import current_request
 from app.sockets.context import current_event
 
 if TYPE_CHECKING:
@@ -125,7 +125,9 @@ def entry_point() -> str:
     (``webhook``) in an HTTP request, ``other`` anywhere else (a CLI command)."""
     if current_event() is not None:
         return "socket"
-    if not has_request_context():
+    try:
+        request = current_request()
+    except LookupError:
         return "other"
     return request.blueprint or "http"
 
