@@ -7,6 +7,12 @@
   ``/socket.io/`` path is no route, so each event built and stored a 404. Those get no adapter.
 - Flask's default session interface looks for, and verifies, a session cookie on every request;
   this service has no cookie sessions (every caller authenticates with a key or a token).
+- ``RequestContext.match_request`` walks werkzeug's routing state machine for every request.
+  A match of a rule without variables depends on the domain part, path, method and websocket
+  flag only: ``MatchMemoContext`` keeps those (not errors, redirects or rules with variables)
+  until a rule is added.
+- ``Request.max_content_length`` reads the app through ``current_app`` (two proxy reads, twice
+  a request): ``NotifyRequest`` reads Flask's context variable directly.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, Response
+from flask.ctx import RequestContext
+from flask.globals import _cv_app
 from flask.sessions import SessionInterface
-from werkzeug.routing import MapAdapter
+from werkzeug.routing import MapAdapter, Rule
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 from app.patches.fence import fence
 
@@ -36,6 +45,27 @@ fence(
     "wrapped: no adapter for Socket.IO event contexts",
 )
 
+fence(
+    "flask.ctx.RequestContext.match_request",
+    "919ccbf8eafa1cce9c10473ad1d46e7884a55a5c1ed3e3dd347b708a1927c661",
+    "memoised for rules without variables (MatchMemoContext)",
+)
+fence(
+    "werkzeug.routing.map.MapAdapter.match",
+    "d60987ae51086935610beee328387d221cb5d2a5e8aecddd3f288cb2bcb3acd5",
+    "relied on: a plain match depends on domain part, path, method and websocket only",
+)
+fence(
+    "flask.app.Flask.request_context",
+    "749e859aaeb91b1bf30fa05d0139112eeee7be749f612a7d6b5c507da2b6fbfb",
+    "replaced: the same context, as MatchMemoContext",
+)
+fence(
+    "flask.wrappers.Request.max_content_length",
+    "9a5760c214e021c800d06dbc93a3d71e92035aed017554d9b6bdf341b0ee5cc4",
+    "replaced: the same value, the app read without the proxy",
+)
+
 #: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
 SOCKETIO_PATH = "/socket.io/"
 
@@ -51,12 +81,78 @@ class NoSessions(SessionInterface):
         return None
 
 
+#: Plain matches kept per app: far more than the routes times their methods.
+MAX_MATCHES = 512
+
+
+class MatchMemoContext(RequestContext):
+    """A request context whose URL match comes from the app's memo when the same domain part,
+    path, method and websocket flag matched a rule without variables before (no redirect, no
+    error: those are matched every time, as is everything while the memo is full)."""
+
+    def match_request(self) -> None:
+        adapter = self.url_adapter
+        app = self.app
+        if adapter is None or not isinstance(app, NotifyFlask):
+            return super().match_request()
+        url_map = adapter.map
+        if url_map.host_matching or adapter.subdomain is None:
+            domain = adapter.server_name
+        else:
+            domain = adapter.subdomain
+        key = (domain, adapter.path_info, adapter.default_method.upper(), adapter.websocket)
+        memo = app.plain_matches
+        if memo.rules != len(url_map._rules):
+            memo.clear()
+            memo.rules = len(url_map._rules)
+        rule = memo.get(key)
+        if rule is not None:
+            self.request.url_rule, self.request.view_args = rule, {}
+            return None
+        super().match_request()
+        found = self.request.url_rule
+        if found is not None and not self.request.view_args and len(memo) < MAX_MATCHES:
+            memo[key] = found
+        return None
+
+
+class PlainMatches(dict[tuple[Any, ...], Rule]):
+    """The memo of ``MatchMemoContext``, with the rule count it was made for."""
+
+    rules = -1
+
+
+class NotifyRequest(Request):
+    """Flask's request, reading ``MAX_CONTENT_LENGTH`` from the app without the proxy."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is not None:
+            return self._max_content_length
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            return WerkzeugRequest.max_content_length
+        return ctx.app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
 class NotifyFlask(Flask):
     """Flask without per-request work this service never needs: cookie sessions, the check of
     every hook and view for ``async def`` (there are none; gevent does the waiting), and URL
     matching for the request context of each Socket.IO event."""
 
     session_interface = NoSessions()
+    request_class = NotifyRequest
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plain_matches = PlainMatches()
+
+    def request_context(self, environ: dict[str, Any]) -> RequestContext:
+        return MatchMemoContext(self, environ)
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func

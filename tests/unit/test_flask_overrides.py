@@ -1,0 +1,96 @@
+"""``app.patches.flask``: the URL match of a rule without variables comes from a memo, with the
+answer upstream's matching gives; errors, redirects and rules with variables are matched every
+time; ``MAX_CONTENT_LENGTH`` is read as Flask reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, request
+from werkzeug.routing.matcher import StateMachineMatcher
+
+from app.patches.flask import NotifyFlask
+
+
+def make_app(cls: type[Flask] = NotifyFlask) -> Flask:
+    app = cls(__name__)
+    app.add_url_rule("/plain", "plain", lambda: "plain", methods=["GET"])
+    app.add_url_rule("/plain", "posted", lambda: "posted", methods=["POST"])
+    app.add_url_rule("/item/<int:number>", "item", lambda number: str(number))
+    app.add_url_rule("/folder/", "folder", lambda: "folder")
+    return app
+
+
+@pytest.fixture
+def matched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths werkzeug's state machine matched."""
+    seen: list[str] = []
+    upstream = StateMachineMatcher.match
+
+    def match(self: StateMachineMatcher, domain: str, path: str, *args: Any) -> Any:
+        seen.append(path)
+        return upstream(self, domain, path, *args)
+
+    monkeypatch.setattr(StateMachineMatcher, "match", match)
+    return seen
+
+
+def answers(app: Flask) -> list[tuple[str, int, bytes, str | None]]:
+    client = app.test_client()
+    out = []
+    for method, path in [
+        ("GET", "/plain"),
+        ("POST", "/plain"),
+        ("PUT", "/plain"),
+        ("GET", "/item/7"),
+        ("GET", "/item/x"),
+        ("GET", "/folder"),
+        ("GET", "/nowhere"),
+    ]:
+        response = client.open(path, method=method)
+        out.append((path, response.status_code, response.data, response.headers.get("Allow")))
+    return out
+
+
+def test_a_plain_match_is_matched_once(matched: list[str]) -> None:
+    app = make_app()
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/plain").data == b"plain"
+        assert client.post("/plain").data == b"posted"
+    assert matched == ["/plain", "/plain"]
+
+
+def test_other_answers_are_matched_every_time_and_are_upstreams(matched: list[str]) -> None:
+    app = make_app()
+    first, second = answers(app), answers(app)
+    assert matched.count("/item/7") == 2  # a rule with variables
+    assert matched.count("/nowhere") == 2  # 404
+    assert matched.count("/folder") == 2  # redirect to /folder/
+    assert second == first == answers(make_app(Flask))
+
+
+def test_the_view_args_are_fresh_and_a_new_rule_clears_the_memo() -> None:
+    app = make_app()
+    for _ in range(2):
+        with app.test_request_context("/plain"):
+            assert request.view_args == {}
+            request.view_args["changed"] = True  # type: ignore[index]
+    app.add_url_rule("/late", "late", lambda: "late")
+    client = app.test_client()
+    assert client.get("/plain").data == b"plain"
+    assert client.get("/late").data == b"late"
+    with app.test_request_context("/plain"):
+        assert request.view_args == {}
+
+
+def test_max_content_length_is_flasks() -> None:
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 123
+    with app.test_request_context("/plain"):
+        assert request.max_content_length == 123
+        request.max_content_length = 5
+        assert request.max_content_length == 5
+    outside = app.request_class({"REQUEST_METHOD": "GET"})
+    assert outside.max_content_length is None
