@@ -13,6 +13,14 @@ from flask.ctx import RequestContext, _AppCtxGlobals
 from flask.globals import _cv_app, _cv_request
 
 
+def environ_key(header: str) -> str:
+    """The WSGI environ key werkzeug's ``EnvironHeaders`` reads ``header`` from: a missing
+    header read through ``request.headers`` raises and catches a ``KeyError`` (``get``, ``in``);
+    ``request.environ.get(environ_key(name))`` is the same value without it."""
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+
+
 def current_request_context() -> RequestContext:
     return _cv_request.get()
 

@@ -122,7 +122,7 @@ def capture_talisman(app: Flask, talisman: Talisman, paths: Iterable[str]) -> No
             request.method,
             request.endpoint,
             request.is_secure,
-            request.headers.get("X-Forwarded-Proto"),
+            request.environ.get("HTTP_X_FORWARDED_PROTO"),  # headers.get("X-Forwarded-Proto")
             response.status_code,
         )
 

@@ -34,6 +34,7 @@ from app.request_locals import (
     current_g,
     current_request,
     current_request_context,
+    environ_key,
 )
 from app.security.api_keys import key_id, matching_key
 from app.security.tokens import TokenProblem, TokenRefused, authenticate, strip_bearer
@@ -42,6 +43,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 API_KEY_HEADER = "X-API-Key"
+_API_KEY = environ_key(API_KEY_HEADER)
 API_KEY_FIELD = "apiKey"
 #: The attribute a decorator sets on its view: the scheme its callers use.
 SCHEME_ATTRIBUTE = "notify_scheme"
@@ -138,7 +140,7 @@ def _bearer_user() -> _Outcome:
 def _api_key() -> _Outcome:
     """The header first, then the body's ``apiKey``: a body that cannot be read has none (its
     error is the view's answer: raised here, Flask-Limiter would log it)."""
-    candidate: Any = current_request().headers.get(API_KEY_HEADER)
+    candidate: Any = current_request().environ.get(_API_KEY)
     if not candidate:
         try:
             body = request_body()

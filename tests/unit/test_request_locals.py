@@ -13,6 +13,7 @@ from app.request_locals import (
     current_g,
     current_request,
     current_request_context,
+    environ_key,
 )
 
 
@@ -33,3 +34,15 @@ def test_outside_a_request_they_raise_lookup_error() -> None:
         current_request_context()
     with pytest.raises(LookupError):
         current_flask_app()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-API-Key", "Idempotency-Key", "X-Request-ID", "Origin", "Content-Type", "X-Forwarded-Proto"],
+)
+def test_environ_key_reads_what_request_headers_reads(name: str) -> None:
+    app = Flask(__name__)
+    headers = {"X-Api-Key": "k", "idempotency-key": "i", "Origin": "o", "Content-Type": "a/b"}
+    with app.test_request_context("/", headers=headers):
+        assert current_request().environ.get(environ_key(name)) == request.headers.get(name)
+        assert (environ_key(name) in current_request().environ) is (name in request.headers)
