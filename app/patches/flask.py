@@ -11,18 +11,23 @@
   A match of a rule without variables depends on the domain part, path, method and websocket
   flag only: ``MatchMemoContext`` keeps those (not errors, redirects or rules with variables)
   until a rule is added.
+- ``DefaultJSONProvider.dumps`` calls ``json.dumps`` with its settings as keyword arguments,
+  which builds a ``JSONEncoder`` for every answer: ``EncoderCachingJSONProvider`` keeps one per
+  set of settings (an encoder holds no state between calls) and answers the same text.
 - ``Request.max_content_length`` reads the app through ``current_app`` (two proxy reads, twice
   a request): ``NotifyRequest`` reads Flask's context variable directly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.ctx import RequestContext
 from flask.globals import _cv_app
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
 from werkzeug.routing import MapAdapter, Rule
 from werkzeug.wrappers import Request as WerkzeugRequest
@@ -64,6 +69,12 @@ fence(
     "flask.wrappers.Request.max_content_length",
     "9a5760c214e021c800d06dbc93a3d71e92035aed017554d9b6bdf341b0ee5cc4",
     "replaced: the same value, the app read without the proxy",
+)
+
+fence(
+    "flask.json.provider.DefaultJSONProvider.dumps",
+    "6554d38c4dd97261e86fcf5b6334f5a76ce97dcd055453327f8a30591773a8f6",
+    "replaced for the keywords response() passes: the same json.dumps, its encoder kept",
 )
 
 #: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
@@ -139,6 +150,26 @@ class NotifyRequest(Request):
         self._max_content_length = value
 
 
+class EncoderCachingJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, keeping the ``JSONEncoder`` that ``json.dumps`` would build for
+    each call made with no keyword or only ``separators`` (what ``response`` passes)."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
+        self._encoders: dict[tuple[Any, ...], json.JSONEncoder] = {}
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs.keys() - {"separators"}:
+            return super().dumps(obj, **kwargs)
+        key = (self.default, self.ensure_ascii, self.sort_keys, kwargs.get("separators"))
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = json.JSONEncoder(
+                default=key[0], ensure_ascii=key[1], sort_keys=key[2], separators=key[3]
+            )
+        return encoder.encode(obj)
+
+
 class NotifyFlask(Flask):
     """Flask without per-request work this service never needs: cookie sessions, the check of
     every hook and view for ``async def`` (there are none; gevent does the waiting), and URL
@@ -146,6 +177,7 @@ class NotifyFlask(Flask):
 
     session_interface = NoSessions()
     request_class = NotifyRequest
+    json_provider_class = EncoderCachingJSONProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

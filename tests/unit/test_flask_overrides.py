@@ -1,9 +1,14 @@
 """``app.patches.flask``: the URL match of a rule without variables comes from a memo, with the
 answer upstream's matching gives; errors, redirects and rules with variables are matched every
-time; ``MAX_CONTENT_LENGTH`` is read as Flask reads it."""
+time; ``MAX_CONTENT_LENGTH`` is read as Flask reads it; JSON answers are Flask's, with one
+encoder per set of settings."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -94,3 +99,50 @@ def test_max_content_length_is_flasks() -> None:
         assert request.max_content_length == 5
     outside = app.request_class({"REQUEST_METHOD": "GET"})
     assert outside.max_content_length is None
+
+
+VALUES: list[Any] = [
+    {"success": True, "notification": {"id": 1, "message": "é ✓ \U0001f600", "n": 1.5}},
+    {"b": 1, "a": [None, True, 2**70, "x\u2028y"]},
+    [datetime.datetime(2026, 12, 6, 20, 0, tzinfo=datetime.UTC), decimal.Decimal("1.10")],
+    {"id": uuid.UUID(int=7)},
+    "text",
+]
+
+
+@pytest.mark.parametrize("sort_keys", [True, False])
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_json_answers_are_flasks(sort_keys: bool, ensure_ascii: bool) -> None:
+    ours, upstream = make_app(), make_app(Flask)
+    for app in (ours, upstream):
+        app.json.sort_keys = sort_keys  # type: ignore[attr-defined]
+        app.json.ensure_ascii = ensure_ascii  # type: ignore[attr-defined]
+    for value in VALUES:
+        assert ours.json.dumps(value) == upstream.json.dumps(value)
+        assert ours.json.dumps(value, indent=2) == upstream.json.dumps(value, indent=2)
+        with ours.app_context():
+            mine = ours.json.response(value)
+        with upstream.app_context():
+            theirs = upstream.json.response(value)
+        assert mine.get_data() == theirs.get_data()
+        assert mine.headers == theirs.headers
+
+
+def test_one_encoder_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[object] = []
+    upstream = json.JSONEncoder.__init__
+
+    def init(self: json.JSONEncoder, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        upstream(self, *args, **kwargs)
+
+    monkeypatch.setattr(json.JSONEncoder, "__init__", init)
+    app = make_app()
+    with app.app_context():
+        for _ in range(3):
+            app.json.response({"a": 1})
+    assert len(made) == 1
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    with app.app_context():
+        assert app.json.response({"b": 1, "a": 2}).get_data() == b'{"b":1,"a":2}\n'
+    assert len(made) == 2
