@@ -11,6 +11,10 @@
   A match of a rule without variables depends on the domain part, path, method and websocket
   flag only: ``MatchMemoContext`` keeps those (not errors, redirects or rules with variables)
   until a rule is added.
+- ``Flask.create_url_adapter`` binds the URL map to every request's environ (host, scheme,
+  IDNA encoding of the server name, path): the adapter depends on ten environ values and the
+  app's settings only, holds no per-request state, and is kept per those values
+  (``NotifyFlask.url_adapters``), with the request's ``host`` Flask sets beside it.
 - ``DefaultJSONProvider.dumps`` calls ``json.dumps`` with its settings as keyword arguments,
   which builds a ``JSONEncoder`` for every answer: ``EncoderCachingJSONProvider`` keeps one per
   set of settings (an encoder holds no state between calls) and answers the same text.
@@ -72,6 +76,16 @@ fence(
 )
 
 fence(
+    "werkzeug.routing.map.Map.bind_to_environ",
+    "9f9d25ed90c51c9688164a0a94cbae1cd44b60769398120de7e5a61d1cfc0f75",
+    "relied on: reads only ADAPTER_ENVIRON of the environ",
+)
+fence(
+    "werkzeug.routing.map.Map.bind",
+    "fa3b9d530d2c0919f14c658047c19e4fafeb7819bb5f29dbb80b53ad5c493809",
+    "relied on: a MapAdapter of immutable values",
+)
+fence(
     "flask.json.provider.DefaultJSONProvider.dumps",
     "6554d38c4dd97261e86fcf5b6334f5a76ce97dcd055453327f8a30591773a8f6",
     "replaced for the keywords response() passes: the same json.dumps, its encoder kept",
@@ -91,6 +105,23 @@ class NoSessions(SessionInterface):
     def save_session(self, app: Flask, session: object, response: Response) -> None:
         return None
 
+
+#: What ``Map.bind_to_environ`` and ``get_host`` read from the environ.
+ADAPTER_ENVIRON = (
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+    "HTTP_CONNECTION",
+    "HTTP_UPGRADE",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REQUEST_METHOD",
+)
+#: URL adapters kept per app (clients choose the host, path and query: past this, each
+#: request binds its own, as upstream).
+MAX_ADAPTERS = 256
 
 #: Plain matches kept per app: far more than the routes times their methods.
 MAX_MATCHES = 512
@@ -182,6 +213,7 @@ class NotifyFlask(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plain_matches = PlainMatches()
+        self.url_adapters: dict[tuple[Any, ...], tuple[MapAdapter, str]] = {}
 
     def request_context(self, environ: dict[str, Any]) -> RequestContext:
         return MatchMemoContext(self, environ)
@@ -192,7 +224,31 @@ class NotifyFlask(Flask):
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         """No URL matching for the request context Flask-SocketIO makes for each Socket.IO
         event (it carries the handshake's ``/socket.io/`` path, which is no route: matching it
-        built and stored a 404 on every event)."""
-        if request is not None and request.path.startswith(SOCKETIO_PATH):
+        built and stored a 404 on every event); a request's adapter kept per the environ
+        values and settings it is made from."""
+        if request is None:
+            return super().create_url_adapter(request)
+        if request.path.startswith(SOCKETIO_PATH):
             return None
-        return super().create_url_adapter(request)
+        config = self.config
+        trusted = config["TRUSTED_HOSTS"]
+        environ = request.environ
+        key = (
+            config["SERVER_NAME"],
+            None if trusted is None else tuple(trusted),
+            self.subdomain_matching,
+            self.url_map.host_matching,
+            self.url_map.default_subdomain,
+            *[environ.get(name) for name in ADAPTER_ENVIRON],
+        )
+        kept = self.url_adapters.get(key)
+        if kept is None:
+            adapter = super().create_url_adapter(request)
+            if adapter is not None and len(self.url_adapters) < MAX_ADAPTERS:
+                self.url_adapters[key] = (adapter, request.host)
+            return adapter
+        # What upstream sets on the request beside making the adapter.
+        if trusted is not None:
+            request.trusted_hosts = trusted
+        request.host = kept[1]
+        return kept[0]

@@ -1,7 +1,8 @@
 """``app.patches.flask``: the URL match of a rule without variables comes from a memo, with the
 answer upstream's matching gives; errors, redirects and rules with variables are matched every
 time; ``MAX_CONTENT_LENGTH`` is read as Flask reads it; JSON answers are Flask's, with one
-encoder per set of settings."""
+encoder per set of settings; a URL adapter is upstream's, made once per environ values and
+settings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from flask import Flask, request
 from werkzeug.routing.matcher import StateMachineMatcher
 
+from app.patches import flask as flask_patches
 from app.patches.flask import NotifyFlask
 
 
@@ -146,3 +148,62 @@ def test_one_encoder_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     with app.app_context():
         assert app.json.response({"b": 1, "a": 2}).get_data() == b'{"b":1,"a":2}\n'
     assert len(made) == 2
+
+
+ADAPTER_FIELDS = (
+    "server_name",
+    "script_name",
+    "subdomain",
+    "url_scheme",
+    "path_info",
+    "default_method",
+    "query_args",
+    "websocket",
+)
+ENVIRONS: list[dict[str, Any]] = [
+    {"path": "/plain"},
+    {"path": "/plain", "base_url": "https://Example.test:443/app"},
+    {"path": "/plain?x=1&y=%C3%A9", "base_url": "http://example.test:8080"},
+    {"path": "/item/7", "method": "POST", "headers": {"Host": "other.test"}},
+    {"path": "/ws", "headers": {"Connection": "keep-alive, Upgrade", "Upgrade": "websocket"}},
+    {"path": "/plain", "base_url": "http://bücher.test"},
+]
+
+
+def adapter_of(app: Flask, **kwargs: Any) -> tuple[Any, ...]:
+    with app.test_request_context(**kwargs) as ctx:
+        adapter = ctx.url_adapter
+        assert adapter is not None
+        return (adapter, request.host, *(getattr(adapter, f) for f in ADAPTER_FIELDS))
+
+
+def test_url_adapters_are_upstreams_and_made_once() -> None:
+    ours, upstream = make_app(), make_app(Flask)
+    for kwargs in ENVIRONS:
+        first, second = adapter_of(ours, **kwargs), adapter_of(ours, **kwargs)
+        theirs = adapter_of(upstream, **kwargs)
+        assert first[1:] == second[1:] == theirs[1:], kwargs
+        assert first[0] is second[0]
+    assert len(ours.url_adapters) == len(ENVIRONS)  # type: ignore[attr-defined]
+
+
+def test_an_untrusted_host_is_refused_every_time_and_settings_count() -> None:
+    app = make_app()
+    app.config["TRUSTED_HOSTS"] = ["good.test"]
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/plain", headers={"Host": "good.test"}).status_code == 200
+        assert client.get("/plain", headers={"Host": "evil.test"}).status_code == 400
+    app.config["SERVER_NAME"] = "good.test"
+    with app.test_request_context("/plain", headers={"Host": "good.test"}) as ctx:
+        assert ctx.url_adapter is not None
+        assert ctx.url_adapter.server_name == "good.test"
+        assert request.trusted_hosts == ["good.test"]
+
+
+def test_adapters_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flask_patches, "MAX_ADAPTERS", 3)
+    app = make_app()
+    for number in range(6):
+        assert adapter_of(app, path=f"/item/{number}")[6] == f"/item/{number}"
+    assert len(app.url_adapters) == 3  # type: ignore[attr-defined]
