@@ -50,6 +50,14 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
         super().handle_quit(sig, frame)
         self._stop_waiting()
 
+    def run(self) -> None:
+        """gunicorn's loop, with the loop-block diagnostic first when ``LOOP_BLOCK_LOG_MS`` is
+        set (``app.loop_watch``; off by default)."""
+        from app import loop_watch
+
+        loop_watch.install(gevent.sleep, gevent.spawn)
+        super().run()
+
     def patch(self) -> None:
         """After gevent's monkey patching (the worker runs the app after this)."""
         super().patch()
