@@ -61,7 +61,7 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
     def patch(self) -> None:
         """After gevent's monkey patching (the worker runs the app after this)."""
         super().patch()
-        from app.patches import engineio, geventwebsocket
+        from app.patches import engineio, geventwebsocket, pymysql
         from app.patches.gevent import DetachingServer, TimeoutHandler, install_sendall
 
         gevent.config.track_greenlet_tree = False  # a debugging aid keeping spawners' frames
@@ -69,4 +69,5 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
         self.server_class = DetachingServer  # a detached websocket's reader closes it
         engineio.install()
         geventwebsocket.install()
+        pymysql.install()  # one default TLS context, not one per database connection
         install_sendall()
