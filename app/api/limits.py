@@ -23,10 +23,11 @@ resolved once (``app.patches.flask_limiter.HeadersOn429Limiter``).
 from __future__ import annotations
 
 import flask_limiter
-from flask import Flask, request
+from flask import Flask
 
 from app.api import health, inbox, metrics, webhook
 from app.patches.flask_limiter import DirectCheck, HeadersOn429Limiter
+from app.request_locals import current_request
 from app.security.authentication import Scheme, caller
 from app.security.proxy import client_address
 from app.services import limit_storage  # noqa: F401 - registers the notify+redis scheme
@@ -42,7 +43,7 @@ def authenticated_traffic() -> bool:
     who = caller()
     if who is None or who.scheme is Scheme.METRICS:
         return False
-    return who.scheme is Scheme.USER or request.method == "POST"
+    return who.scheme is Scheme.USER or current_request().method == "POST"
 
 
 def caller_bucket() -> str:
@@ -56,6 +57,7 @@ def anonymous() -> bool:
 
 
 def inbox_preflight() -> bool:
+    request = current_request()
     return (
         request.blueprint == inbox.bp.name
         and request.method == "OPTIONS"

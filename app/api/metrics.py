@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
 from app.observability import metrics
+from app.request_locals import current_request
 from app.security.authentication import metrics_token_required
 from app.services.presence import presence
 
@@ -34,6 +35,7 @@ def count_response(response: Response) -> Response:
     """Count HTTP rate-limit refusals and webhook responses, whichever code produced them."""
     if response.status_code == 429:
         metrics.rate_limited("http")
+    request = current_request()
     if request.blueprint == WEBHOOK_BLUEPRINT or request.path.startswith("/webhook/"):
         metrics.webhook_responded(response.status_code)
     return response

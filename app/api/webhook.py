@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from app.request_body import request_body
+from app.request_locals import current_request, environ_key
 from app.security.authentication import API_KEY_FIELD, api_key_required
 from app.services import sending
 from app.services.validation import require_object
@@ -15,6 +16,7 @@ from app.sockets import control
 
 bp = Blueprint("webhook", __name__)
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = environ_key(IDEMPOTENCY_KEY_HEADER)
 
 
 def payload() -> dict[str, Any]:
@@ -31,7 +33,7 @@ def notify(key_id: str) -> tuple[dict[str, Any], int]:
     answer = sending.submit_many(
         payload(),
         sender_id=None,
-        idempotency_key_header=request.headers.get(IDEMPOTENCY_KEY_HEADER),
+        idempotency_key_header=current_request().environ.get(_IDEMPOTENCY_KEY),
         owner=key_id,
     )
     return answer.body, answer.status

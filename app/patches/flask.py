@@ -7,16 +7,34 @@
   ``/socket.io/`` path is no route, so each event built and stored a 404. Those get no adapter.
 - Flask's default session interface looks for, and verifies, a session cookie on every request;
   this service has no cookie sessions (every caller authenticates with a key or a token).
+- ``RequestContext.match_request`` walks werkzeug's routing state machine for every request.
+  A match of a rule without variables depends on the domain part, path, method and websocket
+  flag only: ``MatchMemoContext`` keeps those (not errors, redirects or rules with variables)
+  until a rule is added.
+- ``Flask.create_url_adapter`` binds the URL map to every request's environ (host, scheme,
+  IDNA encoding of the server name, path): the adapter depends on ten environ values and the
+  app's settings only, holds no per-request state, and is kept per those values
+  (``NotifyFlask.url_adapters``), with the request's ``host`` Flask sets beside it.
+- ``DefaultJSONProvider.dumps`` calls ``json.dumps`` with its settings as keyword arguments,
+  which builds a ``JSONEncoder`` for every answer: ``EncoderCachingJSONProvider`` keeps one per
+  set of settings (an encoder holds no state between calls) and answers the same text.
+- ``Request.max_content_length`` reads the app through ``current_app`` (two proxy reads, twice
+  a request): ``NotifyRequest`` reads Flask's context variable directly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, Response
+from flask.ctx import RequestContext
+from flask.globals import _cv_app
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
-from werkzeug.routing import MapAdapter
+from werkzeug.routing import MapAdapter, Rule
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 from app.patches.fence import fence
 
@@ -36,6 +54,43 @@ fence(
     "wrapped: no adapter for Socket.IO event contexts",
 )
 
+fence(
+    "flask.ctx.RequestContext.match_request",
+    "919ccbf8eafa1cce9c10473ad1d46e7884a55a5c1ed3e3dd347b708a1927c661",
+    "memoised for rules without variables (MatchMemoContext)",
+)
+fence(
+    "werkzeug.routing.map.MapAdapter.match",
+    "d60987ae51086935610beee328387d221cb5d2a5e8aecddd3f288cb2bcb3acd5",
+    "relied on: a plain match depends on domain part, path, method and websocket only",
+)
+fence(
+    "flask.app.Flask.request_context",
+    "749e859aaeb91b1bf30fa05d0139112eeee7be749f612a7d6b5c507da2b6fbfb",
+    "replaced: the same context, as MatchMemoContext",
+)
+fence(
+    "flask.wrappers.Request.max_content_length",
+    "9a5760c214e021c800d06dbc93a3d71e92035aed017554d9b6bdf341b0ee5cc4",
+    "replaced: the same value, the app read without the proxy",
+)
+
+fence(
+    "werkzeug.routing.map.Map.bind_to_environ",
+    "9f9d25ed90c51c9688164a0a94cbae1cd44b60769398120de7e5a61d1cfc0f75",
+    "relied on: reads only ADAPTER_ENVIRON of the environ",
+)
+fence(
+    "werkzeug.routing.map.Map.bind",
+    "fa3b9d530d2c0919f14c658047c19e4fafeb7819bb5f29dbb80b53ad5c493809",
+    "relied on: a MapAdapter of immutable values",
+)
+fence(
+    "flask.json.provider.DefaultJSONProvider.dumps",
+    "6554d38c4dd97261e86fcf5b6334f5a76ce97dcd055453327f8a30591773a8f6",
+    "replaced for the keywords response() passes: the same json.dumps, its encoder kept",
+)
+
 #: Where Engine.IO answers (Flask-SocketIO's default ``path``); no Flask route lives under it.
 SOCKETIO_PATH = "/socket.io/"
 
@@ -51,12 +106,117 @@ class NoSessions(SessionInterface):
         return None
 
 
+#: What ``Map.bind_to_environ`` and ``get_host`` read from the environ.
+ADAPTER_ENVIRON = (
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+    "HTTP_CONNECTION",
+    "HTTP_UPGRADE",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REQUEST_METHOD",
+)
+#: URL adapters kept per app (clients choose the host, path and query: past this, each
+#: request binds its own, as upstream).
+MAX_ADAPTERS = 256
+
+#: Plain matches kept per app: far more than the routes times their methods.
+MAX_MATCHES = 512
+
+
+class MatchMemoContext(RequestContext):
+    """A request context whose URL match comes from the app's memo when the same domain part,
+    path, method and websocket flag matched a rule without variables before (no redirect, no
+    error: those are matched every time, as is everything while the memo is full)."""
+
+    def match_request(self) -> None:
+        adapter = self.url_adapter
+        app = self.app
+        if adapter is None or not isinstance(app, NotifyFlask):
+            return super().match_request()
+        url_map = adapter.map
+        if url_map.host_matching or adapter.subdomain is None:
+            domain = adapter.server_name
+        else:
+            domain = adapter.subdomain
+        key = (domain, adapter.path_info, adapter.default_method.upper(), adapter.websocket)
+        memo = app.plain_matches
+        if memo.rules != len(url_map._rules):
+            memo.clear()
+            memo.rules = len(url_map._rules)
+        rule = memo.get(key)
+        if rule is not None:
+            self.request.url_rule, self.request.view_args = rule, {}
+            return None
+        super().match_request()
+        found = self.request.url_rule
+        if found is not None and not self.request.view_args and len(memo) < MAX_MATCHES:
+            memo[key] = found
+        return None
+
+
+class PlainMatches(dict[tuple[Any, ...], Rule]):
+    """The memo of ``MatchMemoContext``, with the rule count it was made for."""
+
+    rules = -1
+
+
+class NotifyRequest(Request):
+    """Flask's request, reading ``MAX_CONTENT_LENGTH`` from the app without the proxy."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is not None:
+            return self._max_content_length
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            return WerkzeugRequest.max_content_length
+        return ctx.app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
+class EncoderCachingJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, keeping the ``JSONEncoder`` that ``json.dumps`` would build for
+    each call made with no keyword or only ``separators`` (what ``response`` passes)."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
+        self._encoders: dict[tuple[Any, ...], json.JSONEncoder] = {}
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs.keys() - {"separators"}:
+            return super().dumps(obj, **kwargs)
+        key = (self.default, self.ensure_ascii, self.sort_keys, kwargs.get("separators"))
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = json.JSONEncoder(
+                default=key[0], ensure_ascii=key[1], sort_keys=key[2], separators=key[3]
+            )
+        return encoder.encode(obj)
+
+
 class NotifyFlask(Flask):
     """Flask without per-request work this service never needs: cookie sessions, the check of
     every hook and view for ``async def`` (there are none; gevent does the waiting), and URL
     matching for the request context of each Socket.IO event."""
 
     session_interface = NoSessions()
+    request_class = NotifyRequest
+    json_provider_class = EncoderCachingJSONProvider
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plain_matches = PlainMatches()
+        self.url_adapters: dict[tuple[Any, ...], tuple[MapAdapter, str]] = {}
+
+    def request_context(self, environ: dict[str, Any]) -> RequestContext:
+        return MatchMemoContext(self, environ)
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func
@@ -64,7 +224,31 @@ class NotifyFlask(Flask):
     def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
         """No URL matching for the request context Flask-SocketIO makes for each Socket.IO
         event (it carries the handshake's ``/socket.io/`` path, which is no route: matching it
-        built and stored a 404 on every event)."""
-        if request is not None and request.path.startswith(SOCKETIO_PATH):
+        built and stored a 404 on every event); a request's adapter kept per the environ
+        values and settings it is made from."""
+        if request is None:
+            return super().create_url_adapter(request)
+        if request.path.startswith(SOCKETIO_PATH):
             return None
-        return super().create_url_adapter(request)
+        config = self.config
+        trusted = config["TRUSTED_HOSTS"]
+        environ = request.environ
+        key = (
+            config["SERVER_NAME"],
+            None if trusted is None else tuple(trusted),
+            self.subdomain_matching,
+            self.url_map.host_matching,
+            self.url_map.default_subdomain,
+            *[environ.get(name) for name in ADAPTER_ENVIRON],
+        )
+        kept = self.url_adapters.get(key)
+        if kept is None:
+            adapter = super().create_url_adapter(request)
+            if adapter is not None and len(self.url_adapters) < MAX_ADAPTERS:
+                self.url_adapters[key] = (adapter, request.host)
+            return adapter
+        # What upstream sets on the request beside making the adapter.
+        if trusted is not None:
+            request.trusted_hosts = trusted
+        request.host = kept[1]
+        return kept[0]

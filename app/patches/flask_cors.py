@@ -18,7 +18,7 @@ from flask import Flask, Response
 from flask_cors.core import ACL_REQUEST_HEADER_PRIVATE_NETWORK, FLASK_CORS_EVALUATED
 
 from app.patches.fence import fence
-from app.request_locals import current_request
+from app.request_locals import current_request, environ_key
 from app.security.captured_headers import CapturedHeaders
 
 fence(
@@ -38,6 +38,11 @@ fence(
 )
 
 
+#: Where ``request.headers`` reads Origin and the private-network request header from.
+ORIGIN = environ_key("Origin")
+PRIVATE_NETWORK = environ_key(ACL_REQUEST_HEADER_PRIVATE_NETWORK)
+
+
 def capture_cors(app: Flask, paths: Iterable[str], origins: Iterable[str]) -> None:
     """Answer Flask-CORS's after-request hook from its capture on ``paths``."""
     hot = frozenset(paths)
@@ -45,13 +50,13 @@ def capture_cors(app: Flask, paths: Iterable[str], origins: Iterable[str]) -> No
 
     def shape(response: Response) -> Hashable | None:
         request = current_request()
-        headers = request.headers
-        origin = headers.get("Origin")
+        environ = request.environ
+        origin = environ.get(ORIGIN)
         if (
             request.path not in hot
             or request.method == "OPTIONS"
             or (origin is not None and origin not in known)
-            or ACL_REQUEST_HEADER_PRIVATE_NETWORK in headers
+            or PRIVATE_NETWORK in environ
             or hasattr(response, FLASK_CORS_EVALUATED)
         ):
             return None

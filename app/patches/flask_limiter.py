@@ -26,14 +26,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import flask_limiter
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g
 from flask_limiter import RateLimitExceeded, RequestLimit
 from flask_limiter._extension import LimiterContext
 from flask_limiter._manager import LimitManager
 from flask_limiter.util import get_qualified_name
 
 from app.patches.fence import fence
-from app.request_locals import current_g, current_request, current_request_context
+from app.request_locals import (
+    current_flask_app,
+    current_g,
+    current_request,
+    current_request_context,
+)
 
 fence(
     "flask_limiter._extension.Limiter._Limiter__inject_headers",
@@ -187,7 +192,13 @@ class HeadersOn429Limiter(flask_limiter.Limiter):
     @property
     def _headers_enabled(self) -> Any:
         wanted = self._headers_wanted
-        return wanted and has_request_context() and bool(g.get(RATE_LIMITED, False))
+        if not wanted:
+            return wanted
+        try:
+            current_request_context()
+        except LookupError:
+            return False
+        return bool(current_g().get(RATE_LIMITED, False))
 
     @_headers_enabled.setter
     def _headers_enabled(self, value: bool | None) -> None:
@@ -254,6 +265,7 @@ class DirectCheck:
 
     def _limits(self, endpoint: str) -> list[Any] | None:
         """The endpoint's limits in evaluation order, or None: leave it to Flask-Limiter."""
+        request = current_request()
         key = (endpoint, request.method)
         if key in self.resolved:
             return self.resolved[key]
@@ -344,6 +356,4 @@ class DirectCheck:
 
 
 def limiter_app() -> Any:
-    from flask import current_app
-
-    return current_app._get_current_object()  # type: ignore[attr-defined]
+    return current_flask_app()

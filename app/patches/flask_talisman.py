@@ -10,6 +10,9 @@ answered from Talisman's own first answer.
   (``is_secure`` or ``X-Forwarded-Proto: https``) and on the nonce; on the hot paths
   (``capture_talisman``) it is captured per (path, method, endpoint, security, status) by
   ``app.security.captured_headers`` and replayed.
+- ``Talisman._force_https`` (a before-request hook) reads ``request.is_secure`` and
+  ``X-Forwarded-Proto`` through werkzeug's proxy on every request, and uses them only when the
+  view's ``force_https`` is on: ``PolicyCachingTalisman`` reads them only then.
 - ``Talisman._get_local_options`` (three times a request: both before-request hooks and the
   headers) merges the view's options with the settings: ``PolicyCachingTalisman`` keeps its
   answer per view function until the next ``init_app``.
@@ -41,6 +44,11 @@ fence(
     "flask_talisman.talisman.Talisman._get_local_options",
     "2ca48cc1f86c43d17bf7b7d73cce921f4a32c4815ed39dd177415675abc595b8",
     "memoised: the options come from the endpoint's view function and the settings only",
+)
+fence(
+    "flask_talisman.talisman.Talisman._force_https",
+    "262f9739319e0a070db647f93595ab4a150a2612c2930d0fbd8f1841ff70927d",
+    "short-cut: upstream's own hook only when the view's force_https is on",
 )
 fence(
     "flask_talisman.talisman.Talisman._set_hsts_headers",
@@ -81,6 +89,16 @@ class PolicyCachingTalisman(Talisman):  # type: ignore[misc]
             options = self._view_options[view] = super()._get_local_options()
         return options
 
+    def _force_https(self) -> Any:
+        """Upstream's hook when the view forces HTTPS; otherwise what upstream does then: the
+        session cookie marked secure, no redirect (its criteria, read from the request, only
+        matter for a view that forces HTTPS)."""
+        if self._get_local_options()["force_https"]:
+            return super()._force_https()
+        if self.session_cookie_secure and not self.app.debug:
+            self.app.config["SESSION_COOKIE_SECURE"] = True
+        return None
+
     def _parse_policy(self, policy: object) -> str:
         if hasattr(request, "csp_nonce"):
             return str(super()._parse_policy(policy))
@@ -104,7 +122,7 @@ def capture_talisman(app: Flask, talisman: Talisman, paths: Iterable[str]) -> No
             request.method,
             request.endpoint,
             request.is_secure,
-            request.headers.get("X-Forwarded-Proto"),
+            request.environ.get("HTTP_X_FORWARDED_PROTO"),  # headers.get("X-Forwarded-Proto")
             response.status_code,
         )
 

@@ -17,7 +17,9 @@ a plain socket error by its private ``_InvalidClientInput``.
 The read buffer is 1 KiB instead of io's 8 KiB (larger reads, a big body, bypass it; a
 Socket.IO frame or a request's headers are one or two reads of it). An upgraded websocket drops
 its request's parsed headers (``email.message.Message``, ≈ 1.3 KB by tracemalloc): the environ
-holds the same values, and nothing reads the handler's copy after the upgrade.
+holds the same values, and nothing reads the handler's copy after the upgrade. gevent-websocket's
+access line is formatted only when its logger writes INFO (it formatted, then dropped, a line
+per request).
 
 A request's headers are parsed by ``parse_headers``: pywsgi hands them to ``http.client``,
 which runs the ``email`` package's feed parser over them (≈ 50-100 µs for a webhook's eight
@@ -49,6 +51,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -124,6 +127,11 @@ fence(
     "gevent.pywsgi.Input._discard",
     "bea0da8a70780ba8435852db1cd0ca9db76703e505a048493206a459d07a3048",
     "relied on: nothing is read after the application when the body was read to its end",
+)
+fence(
+    "geventwebsocket.handler.WebSocketHandler.log_request",
+    "9ca977fdbda1525b283727ef47f17c2993b732dea92d719d08acc50b0187141a",
+    "replaced: the same line, formatted only when its logger writes INFO",
 )
 fence(
     "gevent.baseserver._handle_and_close_when_done",
@@ -397,6 +405,15 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
             return
         self._sendall(towrite)
         self._write(data)
+
+    def log_request(self) -> None:
+        """gevent-websocket's access line, formatted only when its logger writes INFO (the
+        service sets it to WARNING: upstream formatted the line for every request and dropped
+        it)."""
+        if "101" not in str(self.status):
+            logger = self.logger
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(self.format_request())
 
     def handle_one_request(self) -> Any:
         result = super().handle_one_request()

@@ -29,7 +29,13 @@ from werkzeug.exceptions import HTTPException
 from app.errors import ApiError, ServiceUnavailable, Unauthorized
 from app.observability import metrics
 from app.request_body import request_body
-from app.request_locals import current_g, current_request
+from app.request_locals import (
+    current_flask_app,
+    current_g,
+    current_request,
+    current_request_context,
+    environ_key,
+)
 from app.security.api_keys import key_id, matching_key
 from app.security.tokens import TokenProblem, TokenRefused, authenticate, strip_bearer
 
@@ -37,6 +43,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 API_KEY_HEADER = "X-API-Key"
+_API_KEY = environ_key(API_KEY_HEADER)
 API_KEY_FIELD = "apiKey"
 #: The attribute a decorator sets on its view: the scheme its callers use.
 SCHEME_ATTRIBUTE = "notify_scheme"
@@ -76,8 +83,9 @@ class _Outcome(NamedTuple):
 def scheme() -> Scheme | None:
     """The scheme the view of this request declares; None for an unknown route or a method the
     route does not serve, and for a route open to all."""
-    endpoint = current_request().endpoint
-    view = current_app.view_functions.get(endpoint) if endpoint else None
+    ctx = current_request_context()
+    endpoint = ctx.request.endpoint
+    view = ctx.app.view_functions.get(endpoint) if endpoint else None
     found: Scheme | None = getattr(view, SCHEME_ATTRIBUTE, None)
     return found
 
@@ -132,7 +140,7 @@ def _bearer_user() -> _Outcome:
 def _api_key() -> _Outcome:
     """The header first, then the body's ``apiKey``: a body that cannot be read has none (its
     error is the view's answer: raised here, Flask-Limiter would log it)."""
-    candidate: Any = current_request().headers.get(API_KEY_HEADER)
+    candidate: Any = current_request().environ.get(_API_KEY)
     if not candidate:
         try:
             body = request_body()
@@ -140,7 +148,7 @@ def _api_key() -> _Outcome:
             body = None
         if isinstance(body, dict):
             candidate = body.get(API_KEY_FIELD)
-    key = matching_key(candidate, current_app.config["WEBHOOK_API_KEY"])
+    key = matching_key(candidate, current_flask_app().config["WEBHOOK_API_KEY"])
     if key is None:
         return _Outcome(
             None, Unauthorized(message="A valid API key is required (X-API-Key header).")

@@ -5,10 +5,16 @@ keeps them elsewhere)."""
 from __future__ import annotations
 
 import pytest
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.globals import request_ctx
 
-from app.request_locals import current_g, current_request, current_request_context
+from app.request_locals import (
+    current_flask_app,
+    current_g,
+    current_request,
+    current_request_context,
+    environ_key,
+)
 
 
 def test_the_locals_are_the_objects_behind_flasks_proxies() -> None:
@@ -17,6 +23,7 @@ def test_the_locals_are_the_objects_behind_flasks_proxies() -> None:
         assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
         assert current_g() is g._get_current_object()  # type: ignore[attr-defined]
         assert current_request_context() is request_ctx._get_current_object()  # type: ignore[attr-defined]
+        assert current_flask_app() is current_app._get_current_object()  # type: ignore[attr-defined]
         assert current_request().path == "/somewhere"
 
 
@@ -25,3 +32,17 @@ def test_outside_a_request_they_raise_lookup_error() -> None:
         current_request()
     with pytest.raises(LookupError):
         current_request_context()
+    with pytest.raises(LookupError):
+        current_flask_app()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["X-API-Key", "Idempotency-Key", "X-Request-ID", "Origin", "Content-Type", "X-Forwarded-Proto"],
+)
+def test_environ_key_reads_what_request_headers_reads(name: str) -> None:
+    app = Flask(__name__)
+    headers = {"X-Api-Key": "k", "idempotency-key": "i", "Origin": "o", "Content-Type": "a/b"}
+    with app.test_request_context("/", headers=headers):
+        assert current_request().environ.get(environ_key(name)) == request.headers.get(name)
+        assert (environ_key(name) in current_request().environ) is (name in request.headers)
