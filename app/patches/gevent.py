@@ -60,7 +60,13 @@ from typing import Any
 import gevent
 import gevent.pool
 from gevent._socketcommon import SocketMixin
-from gevent.pywsgi import OldMessage, _InvalidClientInput
+from gevent.pywsgi import (
+    Input,
+    OldMessage,
+    _InvalidClientInput,
+    _InvalidClientRequest,
+    unquote_latin1,
+)
 from geventwebsocket.handler import Client, WebSocketHandler
 from gunicorn.workers.ggevent import PyWSGIServer  # type: ignore[import-untyped]
 
@@ -173,6 +179,40 @@ for _target, _sha, _why in (
 ):
     fence(_target, _sha, _why)
 
+for _target, _sha, _why in (
+    (
+        "gevent.pywsgi.WSGIHandler.read_request",
+        "b1702b63da71633fac836d1da264d45a0a8990e872256720ebd406c71eed9c20",
+        "replaced by TimeoutHandler.read_request (copied): header reads from first_values",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler.get_environ",
+        "fbd39b74e42d7dbfa1aefcb24736fe819caaca6a5924d9a5822b3c97d6939fdc",
+        "replaced by TimeoutHandler.get_environ (copied): one pass over the headers",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler._headers",
+        "5575828695b50513f61667fc5806241cebe99b1cd566d265feac7c76e0525cd6",
+        "replaced by TimeoutHandler.get_environ: the same HTTP_ keys and values",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler._connection_upgrade_requested",
+        "2b997eb190d9a5f527f44b445f9fa65318360d3c1fe28fb155e28bf46ba634fe",
+        "replaced by TimeoutHandler.get_environ: the same test on first_values",
+    ),
+    (
+        "gevent.pywsgi.OldMessage",
+        "7d36d3425c465ceeb9be325b22914ce4dc09c2106f57bb37a2cc24e94b752f60",
+        "relied on: get, getheader, typeheader return a name's first value; headers formats",
+    ),
+    (
+        "email.message.Message.get",
+        "97a06cf1929b2ebdfc30b45579ffbea068a022facdb868e15332ff600d18bb30",
+        "relied on: the first value of a name, any case (compat32: a str without surrogates)",
+    ),
+):
+    fence(_target, _sha, _why)
+
 #: Header lines the email parser reads as one ``name: value`` each (its ``headerRE``, a name of
 #: one character or more, no CR or LF before the line's end), then the blank line.
 PLAIN_HEADERS = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n)*\r?\n")
@@ -199,6 +239,16 @@ def parse_headers(fp: Any) -> Any:
         return message
     # the lines read again, by http.client itself
     return http.client.parse_headers(io.BytesIO(block), _class=OldMessage)
+
+
+def first_values(message: Any) -> dict[str, Any]:
+    """Each header name's first value, by its lower-cased name: what ``message.get(name)``
+    returns (compat32 returns a value unchanged unless it has surrogates, which a latin-1
+    decoded value never has), in one pass instead of a pass per ``get``."""
+    fields: dict[str, Any] = {}
+    for name, value in message._headers:
+        fields.setdefault(name.lower(), value)
+    return fields
 
 
 SETTINGS = serving_settings()
@@ -253,6 +303,8 @@ URI_TOO_LONG = _refusal("414 URI Too Long", "The request line is too long.")
 class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
     #: The websocket's reader runs in a greenlet of its own (``detach``).
     detached = False
+    #: The request's ``first_values`` (``read_request``).
+    header_fields: dict[str, Any] = {}  # noqa: RUF012 - never mutated: each request sets its own
     websocket: Any  # set by upgrade_websocket (an annotation only: run_application asks hasattr)
 
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
@@ -260,6 +312,117 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
         return parse_headers(fp)
+
+    def read_request(self, raw_requestline: str) -> bool:
+        """``WSGIHandler.read_request`` (gevent 26.9.0, copied): the headers' values read from
+        one index of them (``first_values``, kept for ``get_environ``) instead of a scan of
+        every header, each name lower-cased, per ``get``."""
+        self.requestline = raw_requestline.rstrip()
+        words = self.requestline.split()
+        if len(words) == 3:
+            self.command, self.path, self.request_version = words
+            if not self._check_http_version():
+                raise _InvalidClientRequest(f"Invalid http version: {raw_requestline!r}")
+        elif len(words) == 2:
+            self.command, self.path = words
+            if self.command != "GET":
+                raise _InvalidClientRequest(
+                    f"Expected GET method; Got command={self.command!r}; path={self.path!r}; "
+                    f"raw={raw_requestline!r}"
+                )
+            self.request_version = "HTTP/0.9"
+        else:
+            raise _InvalidClientRequest(f"Invalid HTTP method: {raw_requestline!r}")
+
+        self.headers = self.MessageClass(self.rfile, 0)
+
+        if self.headers.status:
+            raise _InvalidClientRequest(f"Invalid headers status: {self.headers.status!r}")
+
+        fields = self.header_fields = first_values(self.headers)
+        if fields.get("transfer-encoding", "").lower() == "chunked" and "content-length" in fields:
+            del self.headers["content-length"]
+            del fields["content-length"]
+
+        content_length = fields.get("content-length")
+        if content_length is not None:
+            content_length = int(content_length)
+            if content_length < 0:
+                raise _InvalidClientRequest(f"Invalid Content-Length: {content_length!r}")
+
+            if content_length and self.command in ("HEAD",):
+                raise _InvalidClientRequest("Unexpected Content-Length")
+
+        self.content_length = content_length
+
+        if self.request_version == "HTTP/1.1":
+            conntype = fields.get("connection", "").lower()
+            self.close_connection = conntype == "close"
+        elif self.request_version == "HTTP/1.0":
+            conntype = fields.get("connection", "close").lower()
+            self.close_connection = conntype != "keep-alive"
+        else:
+            self.close_connection = True
+
+        return True
+
+    def get_environ(self) -> Any:
+        """``WSGIHandler.get_environ`` (gevent 26.9.0, copied): the ``HTTP_`` keys made in one
+        pass over the parsed headers (upstream formats each as a line, then splits it again),
+        the others read from ``read_request``'s ``first_values``."""
+        env = self.server.get_environ()
+        env["REQUEST_METHOD"] = self.command
+        env["SCRIPT_NAME"] = ""
+
+        path, query = self.path.split("?", 1) if "?" in self.path else (self.path, "")
+        env["PATH_INFO"] = unquote_latin1(path)
+        env["QUERY_STRING"] = query
+
+        fields = self.header_fields
+        content_type = fields.get("content-type")
+        if content_type is not None:
+            env["CONTENT_TYPE"] = content_type
+
+        length = fields.get("content-length")
+        if length:
+            env["CONTENT_LENGTH"] = length
+        env["SERVER_PROTOCOL"] = self.request_version
+
+        client_address = self.client_address
+        if isinstance(client_address, tuple):
+            env["REMOTE_ADDR"] = str(client_address[0])
+            env["REMOTE_PORT"] = str(client_address[1])
+
+        for name, value in self.headers._headers:
+            # upstream's _headers: names with "_" dropped; each value stripped
+            if "_" in name:
+                continue
+            key = name.replace("-", "_").upper()
+            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+                continue
+            key = "HTTP_" + key
+            value = value.strip()
+            if key in env:
+                if "COOKIE" in key:
+                    env[key] += "; " + value
+                else:
+                    env[key] += "," + value
+            else:
+                env[key] = value
+
+        sock = self.socket if env.get("HTTP_EXPECT") == "100-continue" else None
+
+        chunked = env.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+        handling_reads = not (
+            fields.get("connection", "").lower() == "upgrade"
+            or fields.get("upgrade", "").lower() == "websocket"
+        )
+
+        self.wsgi_input = Input(self.rfile, self.content_length, socket=sock, chunked_input=chunked)
+
+        env["wsgi.input"] = self.wsgi_input if handling_reads else self.rfile
+        env["wsgi.input_terminated"] = handling_reads
+        return env
 
     def read_requestline(self) -> Any:
         """Each request (the first, or the next on a keep-alive connection) starts the clock."""
