@@ -53,6 +53,7 @@ import io
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +68,7 @@ from gevent.pywsgi import (
     _InvalidClientRequest,
     unquote_latin1,
 )
+from gevent.timeout import Timeout
 from geventwebsocket.handler import Client, WebSocketHandler
 from gunicorn.workers.ggevent import PyWSGIServer  # type: ignore[import-untyped]
 
@@ -181,6 +183,30 @@ for _target, _sha, _why in (
 
 for _target, _sha, _why in (
     (
+        "gevent._socket3.socket.makefile",
+        "ce638d822a3e912d8531bb2894a9162b892636447405c4ebe1106aa01826bd85",
+        "copied for reading (TimeoutHandler.__init__): a SocketIO, _io_refs, a BufferedReader",
+    ),
+    (
+        "socket.SocketIO.readinto",
+        "331b4cfa70526d94a9b7a2a828fb8922f1ea0f447562729a87f9579bec55fa3b",
+        "wrapped by IdleWaitIO.readinto: a timeout marks the object (_timeout_occurred)",
+    ),
+    (
+        "gevent._socketcommon.SocketMixin.recv_into",
+        "1c4104f0336e2e0868cedb2731e7a78c8ec30e88307b072fc5e45864321fd75c",
+        "relied on: waits on _read_event (socket.timeout: a new Timeout) after a recv that blocks",
+    ),
+    (
+        "gevent.timeout.Timeout.cancel",
+        "af57589b648244fe121604eb7b162976b6f02adeedf55454193a0e07c9ab7694",
+        "relied on: a Timeout not one-shot is stopped, not closed, and can start again",
+    ),
+):
+    fence(_target, _sha, _why)
+
+for _target, _sha, _why in (
+    (
         "gevent.pywsgi.WSGIHandler.read_request",
         "b1702b63da71633fac836d1da264d45a0a8990e872256720ebd406c71eed9c20",
         "replaced by TimeoutHandler.read_request (copied): header reads from first_values",
@@ -239,6 +265,62 @@ def parse_headers(fp: Any) -> Any:
         return message
     # the lines read again, by http.client itself
     return http.client.parse_headers(io.BytesIO(block), _class=OldMessage)
+
+
+class IdleWaitIO(socket.SocketIO):
+    """The raw reader of a connection's request stream: before a keep-alive connection's next
+    request line (``idle``, set by ``TimeoutHandler.read_requestline``), it waits for the socket
+    to be readable, then reads, where gevent's ``recv_into`` first tries a ``recv`` that finds
+    nothing (the client sends its next request only after our answer: a system call and a
+    ``BlockingIOError`` raised and caught per request), then waits under a new ``Timeout``
+    (timer watcher made, started, closed). The wait here has the same limit (the socket's
+    timeout), raises the same ``socket.timeout``, and its ``Timeout`` is kept for the
+    connection's life and restarted. Bytes already buffered never wait: the buffered reader
+    asks its raw reader only when its buffer is empty."""
+
+    idle = False
+    _timer: Timeout | None = None
+
+    def readinto(self, b: Any) -> int | None:
+        if self.idle:
+            self.idle = False
+            self._wait_readable()
+        return super().readinto(b)
+
+    def _wait_readable(self) -> None:
+        sock = self._sock  # type: ignore[attr-defined]
+        seconds = sock.timeout
+        timed_out: bool = getattr(self, "_timeout_occurred", False)
+        if seconds == 0.0 or self.closed or timed_out:
+            return  # upstream's readinto answers these without waiting
+        watcher = sock._read_event
+        if watcher.callback is not None:
+            return  # another greenlet waits on it: gevent's recv_into raises its error
+        timer = self._timer
+        if seconds is not None and (timer is None or timer.seconds != seconds):
+            if timer is not None:
+                timer.close()
+            timer = self._timer = Timeout(seconds)
+        if seconds is None or timer is None:
+            sock.hub.wait(watcher)
+            return
+        timer.start()
+        try:
+            sock.hub.wait(watcher)
+        except Timeout as expired:
+            if expired is not timer:
+                raise
+            self._timeout_occurred = True
+            raise TimeoutError("timed out") from None
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.close()
+        super().close()
 
 
 def first_values(message: Any) -> dict[str, Any]:
@@ -307,8 +389,16 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
     header_fields: dict[str, Any] = {}  # noqa: RUF012 - never mutated: each request sets its own
     websocket: Any  # set by upgrade_websocket (an annotation only: run_application asks hasattr)
 
+    #: A request line was read on this connection before (the next one is a keep-alive's).
+    served = False
+
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
-        super().__init__(sock, address, server, rfile or sock.makefile("rb", READ_BUFFER))
+        if rfile is None:
+            # gevent's ``socket.makefile("rb", READ_BUFFER)``, with IdleWaitIO as its raw reader
+            raw = IdleWaitIO(sock, "r")
+            sock._io_refs += 1
+            rfile = io.BufferedReader(raw, READ_BUFFER)
+        super().__init__(sock, address, server, rfile)
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
         return parse_headers(fp)
@@ -427,7 +517,15 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
     def read_requestline(self) -> Any:
         """Each request (the first, or the next on a keep-alive connection) starts the clock."""
         self.socket.settimeout(CLIENT_TIMEOUT)
-        return super().read_requestline()
+        raw = getattr(self.rfile, "raw", None)
+        if type(raw) is not IdleWaitIO:
+            return super().read_requestline()
+        raw.idle = self.served
+        self.served = True
+        try:
+            return super().read_requestline()
+        finally:
+            raw.idle = False
 
     def upgrade_websocket(self) -> Any:
         result = super().upgrade_websocket()
