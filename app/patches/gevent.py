@@ -66,6 +66,7 @@ from gevent.pywsgi import (
     OldMessage,
     _InvalidClientInput,
     _InvalidClientRequest,
+    format_date_time,
     unquote_latin1,
 )
 from gevent.timeout import Timeout
@@ -198,6 +199,16 @@ for _target, _sha, _why in (
         "relied on: waits on _read_event (socket.timeout: a new Timeout) after a recv that blocks",
     ),
     (
+        "gevent.pywsgi.WSGIHandler.finalize_headers",
+        "ccf1b112eeacee4fc95aeca937762bc9b2a9950bc9118c52b52c76322c412b15",
+        "replaced by TimeoutHandler.finalize_headers (copied): the Date value from date_header",
+    ),
+    (
+        "gevent.pywsgi.format_date_time",
+        "64c6a23abb2898f062075773ce83bf0f409e0c19a3b896b73b46e35d5f64b25c",
+        "relied on: the value depends only on the second of the timestamp (time.gmtime)",
+    ),
+    (
         "gevent.timeout.Timeout.cancel",
         "af57589b648244fe121604eb7b162976b6f02adeedf55454193a0e07c9ab7694",
         "relied on: a Timeout not one-shot is stopped, not closed, and can start again",
@@ -321,6 +332,24 @@ class IdleWaitIO(socket.SocketIO):
             self._timer = None
             timer.close()
         super().close()
+
+
+#: The last second an answer's Date was formatted for, and its value.
+_date: tuple[int, bytes] = (-1, b"")
+
+
+def date_header(timestamp: float) -> bytes:
+    """pywsgi's ``format_date_time``, formatted once a second: its value depends only on the
+    whole second (``time.gmtime``), and a busy worker answers hundreds of times in one."""
+    global _date  # noqa: PLW0603 - one value per process, replaced whole (no lock needed)
+    second = int(timestamp)
+    memo = _date
+    if memo[0] == second and timestamp >= 0:
+        return memo[1]
+    value: bytes = format_date_time(timestamp)
+    if timestamp >= 0:
+        _date = (second, value)
+    return value
 
 
 def first_values(message: Any) -> dict[str, Any]:
@@ -645,6 +674,25 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
         if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
             headers = [*headers, ("Connection", "close")]
         return super().start_response(status, headers, exc_info)
+
+    def finalize_headers(self) -> None:
+        """``WSGIHandler.finalize_headers`` (gevent 26.9.0, copied): the Date from
+        ``date_header``."""
+        if self.provided_date is None:
+            self.response_headers.append((b"Date", date_header(time.time())))
+
+        self.connection_upgraded = self.code == 101
+
+        if self.code not in (304, 204) and self.provided_content_length is None:
+            if hasattr(self.result, "__len__"):
+                total_len = sum(len(chunk) for chunk in self.result)
+                self.response_headers.append((b"Content-Length", str(total_len).encode("latin-1")))
+            else:
+                self.response_use_chunked = (
+                    not self.connection_upgraded and self.request_version != "HTTP/1.0"
+                )
+                if self.response_use_chunked:
+                    self.response_headers.append((b"Transfer-Encoding", b"chunked"))
 
     def _write_with_headers(self, data: bytes) -> None:
         """pywsgi's, but a small first chunk of a plain (not chunked) answer goes in the same
