@@ -27,6 +27,13 @@ headers, a tenth of the request). Header blocks of plain ``Name: value`` lines a
 into the same message object; anything else (folded lines, a bare CR, no colon, an empty name,
 no blank line at the end) is still parsed by ``http.client``.
 
+The request's other per-request work is trimmed the same way, with what the client sees
+unchanged: ``read_request`` and ``get_environ`` (copied) read the header values they need from
+one index (``first_values``) instead of a ``Message.get`` scan each; a keep-alive connection
+waits for its next request line on the socket's read event under a ``Timeout`` kept for the
+connection (``IdleWaitIO``), instead of a ``recv`` that finds nothing and a new ``Timeout`` per
+request; the answer's Date is formatted once a second (``date_header``).
+
 An answer's headers and its first body chunk go out in one ``sendall`` (pywsgi sends them in
 two: two system calls and two TCP segments for a 200-byte JSON answer), unless the answer is
 chunked or its first chunk is large. And a plain socket's ``sendall`` tries one non-blocking
