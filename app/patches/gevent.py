@@ -186,10 +186,6 @@ for _target, _sha, _why in (
         "40e079281d97ab573aa49a93903c2d47e22e579061e41ddefff1d6dfc0147c41",
         "relied on: the value after the colon, left blanks and the line end stripped",
     ),
-):
-    fence(_target, _sha, _why)
-
-for _target, _sha, _why in (
     (
         "gevent._socket3.socket.makefile",
         "ce638d822a3e912d8531bb2894a9162b892636447405c4ebe1106aa01826bd85",
@@ -220,10 +216,6 @@ for _target, _sha, _why in (
         "af57589b648244fe121604eb7b162976b6f02adeedf55454193a0e07c9ab7694",
         "relied on: a Timeout not one-shot is stopped, not closed, and can start again",
     ),
-):
-    fence(_target, _sha, _why)
-
-for _target, _sha, _why in (
     (
         "gevent.pywsgi.WSGIHandler.read_request",
         "b1702b63da71633fac836d1da264d45a0a8990e872256720ebd406c71eed9c20",
