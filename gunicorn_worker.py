@@ -50,10 +50,18 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
         super().handle_quit(sig, frame)
         self._stop_waiting()
 
+    def run(self) -> None:
+        """gunicorn's loop, with the loop-block diagnostic first when ``LOOP_BLOCK_LOG_MS`` is
+        set (``app.loop_watch``; off by default)."""
+        from app import loop_watch
+
+        loop_watch.install(gevent.sleep, gevent.spawn)
+        super().run()
+
     def patch(self) -> None:
         """After gevent's monkey patching (the worker runs the app after this)."""
         super().patch()
-        from app.patches import engineio, geventwebsocket
+        from app.patches import engineio, geventwebsocket, pymysql
         from app.patches.gevent import DetachingServer, TimeoutHandler, install_sendall
 
         gevent.config.track_greenlet_tree = False  # a debugging aid keeping spawners' frames
@@ -61,4 +69,5 @@ class Worker(GeventWebSocketWorker):  # type: ignore[misc]
         self.server_class = DetachingServer  # a detached websocket's reader closes it
         engineio.install()
         geventwebsocket.install()
+        pymysql.install()  # one default TLS context, not one per database connection
         install_sendall()

@@ -53,6 +53,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from app import loop_watch
 from app.observability import metrics
 from app.observability.logging import FIELDS
 
@@ -78,24 +79,33 @@ class Pause(NamedTuple):
     generation: int
     seconds: float
     collected: int
+    #: Its CPU time, when measured (``cpu=True``); else None.
+    cpu_seconds: float | None = None
 
 
 class PauseRecorder:
-    """``gc.callbacks`` hook: the start and length of every collection, kept until drained."""
+    """``gc.callbacks`` hook: the start and length of every collection, kept until drained.
+    With ``cpu`` (the loop-block diagnostic is on, ``app.loop_watch``) also its CPU time: a
+    pause far longer than its CPU time was the process waiting for a core."""
 
-    def __init__(self, keep: int = 4096) -> None:
+    def __init__(self, keep: int = 4096, cpu: bool = False) -> None:
         self.pauses: deque[Pause] = deque(maxlen=keep)
+        self.cpu = cpu
         self._started = 0.0
         self._started_at = 0.0
+        self._cpu_started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started_at = time.time()
+            if self.cpu:
+                self._cpu_started = time.thread_time()
             self._started = time.perf_counter()
         else:
             seconds = time.perf_counter() - self._started
+            cpu = time.thread_time() - self._cpu_started if self.cpu else None
             self.pauses.append(
-                Pause(self._started_at, info["generation"], seconds, info["collected"])
+                Pause(self._started_at, info["generation"], seconds, info["collected"], cpu)
             )
 
     def drain(self) -> list[Pause]:
@@ -170,7 +180,7 @@ class GcManager:
         self.sleep = sleep
         self.log_over = log_over_ms / 1000
         self.freeze = freeze
-        self.recorder = PauseRecorder()
+        self.recorder = PauseRecorder(cpu=loop_watch.threshold_ms() > 0)
         self.policy = FreezePolicy()
         self._changed = threading.Event()  # gevent's under the worker's monkey patching
         self._count: int | None = None  # the socket count at the previous check
@@ -212,6 +222,8 @@ class GcManager:
                 gc.get_freeze_count(),
             )
         pauses = self.recorder.drain()
+        if self.recorder.cpu and pauses:
+            self.log_totals(pauses)
         for pause in pauses:
             metrics.gc_paused(pause.generation, pause.seconds)
             if self.log_over and pause.seconds >= self.log_over:
@@ -227,7 +239,29 @@ class GcManager:
                             "generation": pause.generation,
                             "duration_ms": round(pause.seconds * 1000, 2),
                             "collected": pause.collected,
+                            "cpu_ms": None
+                            if pause.cpu_seconds is None
+                            else round(pause.cpu_seconds * 1000, 2),
                         }
                     },
                 )
         return unchanged and action is None and not pauses and not self.policy.settling()
+
+    def log_totals(self, pauses: list[Pause]) -> None:
+        """With the loop-block diagnostic on: every collection since the last check, summed per
+        generation (count, wall ms, CPU ms), one ``gc_totals`` line (GC's share of the CPU)."""
+        totals: dict[int, list[float]] = {}
+        for pause in pauses:
+            total = totals.setdefault(pause.generation, [0, 0.0, 0.0])
+            total[0] += 1
+            total[1] += pause.seconds * 1000
+            total[2] += (pause.cpu_seconds or 0.0) * 1000
+        fields = {
+            f"gen{gen}": [n, round(wall, 2), round(cpu, 2)]
+            for gen, (n, wall, cpu) in totals.items()
+        }
+        log.warning(
+            "gc totals %s",
+            fields,
+            extra={FIELDS: {"type": "gc_totals", "started": round(pauses[0].at, 4), **fields}},
+        )

@@ -1,11 +1,15 @@
 """The latency tail against the worker's garbage-collection pauses, from one bench run.
 
-    .venv/bin/python bench/gc_align.py [/tmp/notify-bench/out] [port]
+    .venv/bin/python bench/gc_align.py [/tmp/notify-bench/out] [port]        # bench/run.sh
+    .venv/bin/python bench/gc_align.py /tmp/nb-x/out 21500 A          # one_scenario.sh, label A
 
-Reads ``ours-latency.json`` (outliers: each notification over 30 ms, with the wall-clock time it
-was sent) and our server's log ``ours-<port>.log`` (one ``gc_pause`` line per collection of at
-least ``GC_PAUSE_LOG_MS``, 5 ms in bench/run.sh) and prints, per latency level: the pauses in
-that window by generation and length, and how many outliers were in flight during a pause.
+Reads the latency scenario's JSON (outliers: each notification over 30 ms, with the wall-clock
+time it was sent) and our server's log (one ``gc_pause`` line per collection of at least
+``GC_PAUSE_LOG_MS``, 5 ms in the bench scripts): ``ours-latency.json`` and ``ours-<port>.log``
+from ``bench/run.sh``, or ``<label>-latency.json`` and ``<label>-server.log`` from
+``bench/one_scenario.sh``. Prints, per latency level: the pauses in that window by generation and
+length, how many outliers were in flight during a pause, and the ``loop_block`` lines (a greenlet
+that held the loop ``LOOP_BLOCK_LOG_MS`` or more, when the server logs them) by where they were.
 """
 
 from __future__ import annotations
@@ -28,14 +32,24 @@ def bucket(ms: float) -> str:
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/notify-bench/out")  # noqa: S108
     port = sys.argv[2] if len(sys.argv) > 2 else "3300"
+    label = sys.argv[3] if len(sys.argv) > 3 else None
+    log_path = out / (f"{label}-server.log" if label else f"ours-{port}.log")
+    latency_path = out / f"{label or 'ours'}-latency.json"
     pauses: list[tuple[float, float, int]] = []  # start s, end s, generation
-    for line in (out / f"ours-{port}.log").read_text(errors="replace").splitlines():
-        if '"gc_pause"' not in line:
-            continue
-        entry = json.loads(line)
-        start = entry["started"]
-        pauses.append((start, start + entry["duration_ms"] / 1000, entry["generation"]))
-    latency = json.loads((out / "ours-latency.json").read_text().strip().splitlines()[-1])
+    blocks: list[tuple[float, float, str]] = []  # start s, ms, where
+    totals: list[tuple[float, dict[str, list[float]]]] = []  # drained at s, per generation
+    for line in log_path.read_text(errors="replace").splitlines():
+        if '"gc_pause"' in line:
+            entry = json.loads(line)
+            start = entry["started"]
+            pauses.append((start, start + entry["duration_ms"] / 1000, entry["generation"]))
+        elif '"gc_totals"' in line:
+            entry = json.loads(line)
+            totals.append((entry["started"], {k: v for k, v in entry.items() if k[:3] == "gen"}))
+        elif '"loop_block"' in line:
+            entry = json.loads(line)
+            blocks.append((entry["started"], entry["duration_ms"], entry["where"]))
+    latency = json.loads(latency_path.read_text().strip().splitlines()[-1])
     for level in latency["rates"]:
         begin, end = level["startedEpochMs"] / 1000, level["endedEpochMs"] / 1000 + 5
         window = [p for p in pauses if begin <= p[0] <= end]
@@ -46,11 +60,34 @@ def main() -> None:
             if any(s <= got and e >= sent for s, e, _gen in window):
                 overlapped += 1
         longest = max((1000 * (e - s) for s, e, gen in window if gen == 2), default=0.0)
+        paused = sum(1000 * (e - s) for s, e, _gen in window)
         print(
             f"@{level['rate']}/s: p99 {level['p99']} ms, max {level['max']} ms; "
             f"{len(level['outliers'])} over 30 ms, {overlapped} of them in flight during a pause; "
-            f"pauses >= 5 ms: {dict(sorted(histogram.items()))}; longest gen-2 {longest:.1f} ms"
+            f"pauses >= 5 ms: {dict(sorted(histogram.items()))} ({paused:.0f} ms in all); "
+            f"longest gen-2 {longest:.1f} ms"
         )
+        summed: dict[str, list[float]] = {}
+        for at, per_gen in totals:
+            if begin <= at <= end - 5:
+                for gen, values in per_gen.items():
+                    summed[gen] = [
+                        a + b for a, b in zip(summed.get(gen, [0, 0, 0]), values, strict=True)
+                    ]
+        if summed:
+            print(
+                "    every collection (count, wall ms, CPU ms): "
+                + ", ".join(
+                    f"{g} {n:.0f} {w:.0f} {c:.0f}" for g, (n, w, c) in sorted(summed.items())
+                )
+            )
+        held = [b for b in blocks if begin <= b[0] <= end]
+        if held:
+            where = Counter(w for _s, _ms, w in held)
+            print(
+                f"    loop held >= threshold: {len(held)}, longest "
+                f"{max(ms for _s, ms, _w in held):.1f} ms; by where: {dict(where.most_common(6))}"
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #   flock /work/coord/bench.lock env OURS_PORT=21200 BENCH_DB=notify_bench_h11c \
 #     bench/one_scenario.sh /tmp/A A batch --rounds 15          # then the same for B
 #   SPY=1 bench/one_scenario.sh ...                              # py-spy (non-blocking) meanwhile
+#   LOOP_BLOCK_LOG_MS=5 bench/one_scenario.sh ... latency         # log greenlets holding the loop
 #
 # Prints the scenario's server CPU per notification (or per batch) and what was lost.
 set -euo pipefail
@@ -25,7 +26,8 @@ env_=(JWT_SECRET="$SECRET" WEBHOOK_API_KEY="$KEY" REDIS_URL=redis://127.0.0.1:63
   DB_HOST=127.0.0.1 DB_PORT=3306 DB_USER=root DB_PASSWORD= HTTP_RATE_LIMIT_MAX=$BIG
   SOCKET_RATE_LIMIT_POINTS=$BIG HOST=127.0.0.1 APP_ENV=production LOG_LEVEL=WARNING DB_NAME="$DB"
   REDIS_PREFIX="${BENCH_PREFIX:-notifybench_one}" WEBHOOK_RATE_LIMIT=$BIG/minute
-  CONNECT_RATE_LIMIT=$BIG/minute GC_PAUSE_LOG_MS=5 GC_FREEZE="${GC_FREEZE:-1}")
+  CONNECT_RATE_LIMIT=$BIG/minute GC_PAUSE_LOG_MS=5 GC_FREEZE="${GC_FREEZE:-1}"
+  LOOP_BLOCK_LOG_MS="${LOOP_BLOCK_LOG_MS:-0}")
 mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB CHARACTER SET utf8mb4;"
 (cd "$TREE" && env "${env_[@]}" ALLOWED_ORIGINS=http://127.0.0.1:$PORT .venv/bin/flask db upgrade >"$OUT/migrate.log" 2>&1)
 (cd "$TREE" && exec env "${env_[@]}" PORT="$PORT" ALLOWED_ORIGINS=http://127.0.0.1:$PORT \

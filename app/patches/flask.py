@@ -18,6 +18,9 @@
 - ``DefaultJSONProvider.dumps`` calls ``json.dumps`` with its settings as keyword arguments,
   which builds a ``JSONEncoder`` for every answer: ``EncoderCachingJSONProvider`` keeps one per
   set of settings (an encoder holds no state between calls) and answers the same text.
+- ``Response.get_wsgi_headers`` copies the answer's headers through ``Headers.add``, one
+  value at a time, each checked for a line end: ``NotifyResponse`` copies the checked list in
+  one pass (``copy_headers``; anything ``add`` would convert or refuse goes through it).
 - ``Request.max_content_length`` reads the app through ``current_app`` (two proxy reads, twice
   a request): ``NotifyRequest`` reads Flask's context variable directly.
 """
@@ -25,16 +28,22 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 from flask import Flask, Request, Response
 from flask.ctx import RequestContext
 from flask.globals import _cv_app
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
+from werkzeug.datastructures import Headers
+from werkzeug.http import remove_entity_headers
 from werkzeug.routing import MapAdapter, Rule
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Request as WerkzeugRequest
+from werkzeug.wsgi import get_current_url
 
 from app.patches.fence import fence
 
@@ -47,6 +56,21 @@ fence(
     "werkzeug.datastructures.headers.Headers.add",
     "28e8052183b368d6306adfe09b53758e0fe5e7457f71b337965e4daa50874c01",
     "relied on by CapturedHeaders: appends (name, checked str value) to _list",
+)
+fence(
+    "werkzeug.wrappers.response.Response.get_wsgi_headers",
+    "c602160e42792250138a46a27abe7240b7c40a15fe47ce5def22c0db7854b8e7",
+    "replaced by NotifyResponse.get_wsgi_headers (copied): the headers copied by copy_headers",
+)
+fence(
+    "werkzeug.datastructures.headers.Headers.__init__",
+    "b21f4252303cea3d3de6ad5c71e26ff5be272ac98af826cb6f1479163117d749",
+    "relied on: Headers(other) adds each (name, value) of other's _list (Headers.add)",
+)
+fence(
+    "werkzeug.datastructures.headers._str_header_value",
+    "9879e136475e01929f4e1e1a0df4ca3cd9817a1426bc5464bf5c83b2a2450575",
+    "relied on: a str value without CR or LF is kept as it is",
 )
 fence(
     "flask.app.Flask.create_url_adapter",
@@ -181,6 +205,79 @@ class NotifyRequest(Request):
         self._max_content_length = value
 
 
+#: Either line end in a header value (werkzeug's ``_newline_re``).
+NEWLINE = re.compile(r"[\r\n]")
+
+
+def copy_headers(headers: Headers) -> Headers:
+    """``Headers(headers)``: a new ``Headers`` holding the same (name, value) pairs. Values
+    that are ``str`` without a line end, as ``Headers.add`` and ``set`` keep them, are copied
+    in one pass (upstream adds them one by one, each through ``_str_header_value``); anything
+    else goes through ``Headers`` itself, with its conversions and errors."""
+    if type(headers) is not Headers:
+        return Headers(headers)
+    pairs = headers._list
+    values = [value for _, value in pairs]
+    copy = Headers()
+    if all(isinstance(value, str) for value in values) and NEWLINE.search("".join(values)) is None:
+        copy._list = [(name, value) for name, value in pairs]
+        return copy
+    return Headers(headers)
+
+
+class NotifyResponse(Response):
+    """Flask's response, its headers copied for the WSGI server by ``copy_headers``."""
+
+    def get_wsgi_headers(self, environ: Any) -> Headers:
+        """werkzeug's ``Response.get_wsgi_headers`` (3.1, copied), with ``copy_headers``."""
+        headers = (
+            copy_headers(self.headers) if type(self.headers) is Headers else Headers(self.headers)
+        )
+        location: str | None = None
+        content_location: str | None = None
+        content_length: str | int | None = None
+        status = self.status_code
+
+        for key, value in headers:
+            ikey = key.lower()
+            if ikey == "location":
+                location = value
+            elif ikey == "content-location":
+                content_location = value
+            elif ikey == "content-length":
+                content_length = value
+
+        if location is not None:
+            location = iri_to_uri(location)
+
+            if self.autocorrect_location_header:
+                current_url = get_current_url(environ, strip_querystring=True)
+                current_url = iri_to_uri(current_url)
+                location = urljoin(current_url, location)
+
+            headers["Location"] = location
+
+        if content_location is not None:
+            headers["Content-Location"] = iri_to_uri(content_location)
+
+        if 100 <= status < 200 or status == 204:
+            headers.remove("Content-Length")
+        elif status == 304:
+            remove_entity_headers(headers)
+
+        if (
+            self.automatically_set_content_length
+            and self.is_sequence
+            and content_length is None
+            and status not in (204, 304)
+            and not (100 <= status < 200)
+        ):
+            content_length = sum(len(x) for x in self.iter_encoded())
+            headers["Content-Length"] = str(content_length)
+
+        return headers
+
+
 class EncoderCachingJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider, keeping the ``JSONEncoder`` that ``json.dumps`` would build for
     each call made with no keyword or only ``separators`` (what ``response`` passes)."""
@@ -208,6 +305,7 @@ class NotifyFlask(Flask):
 
     session_interface = NoSessions()
     request_class = NotifyRequest
+    response_class = NotifyResponse
     json_provider_class = EncoderCachingJSONProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

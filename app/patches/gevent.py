@@ -27,6 +27,13 @@ headers, a tenth of the request). Header blocks of plain ``Name: value`` lines a
 into the same message object; anything else (folded lines, a bare CR, no colon, an empty name,
 no blank line at the end) is still parsed by ``http.client``.
 
+The request's other per-request work is trimmed the same way, with what the client sees
+unchanged: ``read_request`` and ``get_environ`` (copied) read the header values they need from
+one index (``first_values``) instead of a ``Message.get`` scan each; a keep-alive connection
+waits for its next request line on the socket's read event under a ``Timeout`` kept for the
+connection (``IdleWaitIO``), instead of a ``recv`` that finds nothing and a new ``Timeout`` per
+request; the answer's Date is formatted once a second (``date_header``).
+
 An answer's headers and its first body chunk go out in one ``sendall`` (pywsgi sends them in
 two: two system calls and two TCP segments for a 200-byte JSON answer), unless the answer is
 chunked or its first chunk is large. And a plain socket's ``sendall`` tries one non-blocking
@@ -53,6 +60,7 @@ import io
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +68,15 @@ from typing import Any
 import gevent
 import gevent.pool
 from gevent._socketcommon import SocketMixin
-from gevent.pywsgi import OldMessage, _InvalidClientInput
+from gevent.pywsgi import (
+    Input,
+    OldMessage,
+    _InvalidClientInput,
+    _InvalidClientRequest,
+    format_date_time,
+    unquote_latin1,
+)
+from gevent.timeout import Timeout
 from geventwebsocket.handler import Client, WebSocketHandler
 from gunicorn.workers.ggevent import PyWSGIServer  # type: ignore[import-untyped]
 
@@ -170,6 +186,66 @@ for _target, _sha, _why in (
         "40e079281d97ab573aa49a93903c2d47e22e579061e41ddefff1d6dfc0147c41",
         "relied on: the value after the colon, left blanks and the line end stripped",
     ),
+    (
+        "gevent._socket3.socket.makefile",
+        "ce638d822a3e912d8531bb2894a9162b892636447405c4ebe1106aa01826bd85",
+        "copied for reading (TimeoutHandler.__init__): a SocketIO, _io_refs, a BufferedReader",
+    ),
+    (
+        "socket.SocketIO.readinto",
+        "331b4cfa70526d94a9b7a2a828fb8922f1ea0f447562729a87f9579bec55fa3b",
+        "wrapped by IdleWaitIO.readinto: a timeout marks the object (_timeout_occurred)",
+    ),
+    (
+        "gevent._socketcommon.SocketMixin.recv_into",
+        "1c4104f0336e2e0868cedb2731e7a78c8ec30e88307b072fc5e45864321fd75c",
+        "relied on: waits on _read_event (socket.timeout: a new Timeout) after a recv that blocks",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler.finalize_headers",
+        "ccf1b112eeacee4fc95aeca937762bc9b2a9950bc9118c52b52c76322c412b15",
+        "replaced by TimeoutHandler.finalize_headers (copied): the Date value from date_header",
+    ),
+    (
+        "gevent.pywsgi.format_date_time",
+        "64c6a23abb2898f062075773ce83bf0f409e0c19a3b896b73b46e35d5f64b25c",
+        "relied on: the value depends only on the second of the timestamp (time.gmtime)",
+    ),
+    (
+        "gevent.timeout.Timeout.cancel",
+        "af57589b648244fe121604eb7b162976b6f02adeedf55454193a0e07c9ab7694",
+        "relied on: a Timeout not one-shot is stopped, not closed, and can start again",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler.read_request",
+        "b1702b63da71633fac836d1da264d45a0a8990e872256720ebd406c71eed9c20",
+        "replaced by TimeoutHandler.read_request (copied): header reads from first_values",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler.get_environ",
+        "fbd39b74e42d7dbfa1aefcb24736fe819caaca6a5924d9a5822b3c97d6939fdc",
+        "replaced by TimeoutHandler.get_environ (copied): one pass over the headers",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler._headers",
+        "5575828695b50513f61667fc5806241cebe99b1cd566d265feac7c76e0525cd6",
+        "replaced by TimeoutHandler.get_environ: the same HTTP_ keys and values",
+    ),
+    (
+        "gevent.pywsgi.WSGIHandler._connection_upgrade_requested",
+        "2b997eb190d9a5f527f44b445f9fa65318360d3c1fe28fb155e28bf46ba634fe",
+        "replaced by TimeoutHandler.get_environ: the same test on first_values",
+    ),
+    (
+        "gevent.pywsgi.OldMessage",
+        "7d36d3425c465ceeb9be325b22914ce4dc09c2106f57bb37a2cc24e94b752f60",
+        "relied on: get, getheader, typeheader return a name's first value; headers formats",
+    ),
+    (
+        "email.message.Message.get",
+        "97a06cf1929b2ebdfc30b45579ffbea068a022facdb868e15332ff600d18bb30",
+        "relied on: the first value of a name, any case (compat32: a str without surrogates)",
+    ),
 ):
     fence(_target, _sha, _why)
 
@@ -199,6 +275,90 @@ def parse_headers(fp: Any) -> Any:
         return message
     # the lines read again, by http.client itself
     return http.client.parse_headers(io.BytesIO(block), _class=OldMessage)
+
+
+class IdleWaitIO(socket.SocketIO):
+    """The raw reader of a connection's request stream: before a keep-alive connection's next
+    request line (``idle``, set by ``TimeoutHandler.read_requestline``), it waits for the socket
+    to be readable, then reads, where gevent's ``recv_into`` first tries a ``recv`` that finds
+    nothing (the client sends its next request only after our answer: a system call and a
+    ``BlockingIOError`` raised and caught per request), then waits under a new ``Timeout``
+    (timer watcher made, started, closed). The wait here has the same limit (the socket's
+    timeout), raises the same ``socket.timeout``, and its ``Timeout`` is kept for the
+    connection's life and restarted. Bytes already buffered never wait: the buffered reader
+    asks its raw reader only when its buffer is empty."""
+
+    idle = False
+    _timer: Timeout | None = None
+
+    def readinto(self, b: Any) -> int | None:
+        if self.idle:
+            self.idle = False
+            self._wait_readable()
+        return super().readinto(b)
+
+    def _wait_readable(self) -> None:
+        sock = self._sock  # type: ignore[attr-defined]
+        seconds = sock.timeout
+        timed_out: bool = getattr(self, "_timeout_occurred", False)
+        if seconds == 0.0 or self.closed or timed_out:
+            return  # upstream's readinto answers these without waiting
+        watcher = sock._read_event
+        if watcher.callback is not None:
+            return  # another greenlet waits on it: gevent's recv_into raises its error
+        timer = self._timer
+        if seconds is not None and (timer is None or timer.seconds != seconds):
+            if timer is not None:
+                timer.close()
+            timer = self._timer = Timeout(seconds)
+        if seconds is None or timer is None:
+            sock.hub.wait(watcher)
+            return
+        timer.start()
+        try:
+            sock.hub.wait(watcher)
+        except Timeout as expired:
+            if expired is not timer:
+                raise
+            self._timeout_occurred = True
+            raise TimeoutError("timed out") from None
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.close()
+        super().close()
+
+
+#: The last second an answer's Date was formatted for, and its value.
+_date: tuple[int, bytes] = (-1, b"")
+
+
+def date_header(timestamp: float) -> bytes:
+    """pywsgi's ``format_date_time``, formatted once a second: its value depends only on the
+    whole second (``time.gmtime``), and a busy worker answers hundreds of times in one."""
+    global _date  # noqa: PLW0603 - one value per process, replaced whole (no lock needed)
+    second = int(timestamp)
+    memo = _date
+    if memo[0] == second and timestamp >= 0:
+        return memo[1]
+    value: bytes = format_date_time(timestamp)
+    if timestamp >= 0:
+        _date = (second, value)
+    return value
+
+
+def first_values(message: Any) -> dict[str, Any]:
+    """Each header name's first value, by its lower-cased name: what ``message.get(name)``
+    returns (compat32 returns a value unchanged unless it has surrogates, which a latin-1
+    decoded value never has), in one pass instead of a pass per ``get``."""
+    fields: dict[str, Any] = {}
+    for name, value in message._headers:
+        fields.setdefault(name.lower(), value)
+    return fields
 
 
 SETTINGS = serving_settings()
@@ -253,18 +413,147 @@ URI_TOO_LONG = _refusal("414 URI Too Long", "The request line is too long.")
 class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
     #: The websocket's reader runs in a greenlet of its own (``detach``).
     detached = False
+    #: The request's ``first_values`` (``read_request``).
+    header_fields: dict[str, Any] = {}  # noqa: RUF012 - never mutated: each request sets its own
     websocket: Any  # set by upgrade_websocket (an annotation only: run_application asks hasattr)
 
+    #: A request line was read on this connection before (the next one is a keep-alive's).
+    served = False
+
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
-        super().__init__(sock, address, server, rfile or sock.makefile("rb", READ_BUFFER))
+        if rfile is None:
+            # gevent's ``socket.makefile("rb", READ_BUFFER)``, with IdleWaitIO as its raw reader
+            raw = IdleWaitIO(sock, "r")
+            sock._io_refs += 1
+            rfile = io.BufferedReader(raw, READ_BUFFER)
+        super().__init__(sock, address, server, rfile)
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
         return parse_headers(fp)
 
+    def read_request(self, raw_requestline: str) -> bool:
+        """``WSGIHandler.read_request`` (gevent 26.9.0, copied): the headers' values read from
+        one index of them (``first_values``, kept for ``get_environ``) instead of a scan of
+        every header, each name lower-cased, per ``get``."""
+        self.requestline = raw_requestline.rstrip()
+        words = self.requestline.split()
+        if len(words) == 3:
+            self.command, self.path, self.request_version = words
+            if not self._check_http_version():
+                raise _InvalidClientRequest(f"Invalid http version: {raw_requestline!r}")
+        elif len(words) == 2:
+            self.command, self.path = words
+            if self.command != "GET":
+                raise _InvalidClientRequest(
+                    f"Expected GET method; Got command={self.command!r}; path={self.path!r}; "
+                    f"raw={raw_requestline!r}"
+                )
+            self.request_version = "HTTP/0.9"
+        else:
+            raise _InvalidClientRequest(f"Invalid HTTP method: {raw_requestline!r}")
+
+        self.headers = self.MessageClass(self.rfile, 0)
+
+        if self.headers.status:
+            raise _InvalidClientRequest(f"Invalid headers status: {self.headers.status!r}")
+
+        fields = self.header_fields = first_values(self.headers)
+        if fields.get("transfer-encoding", "").lower() == "chunked" and "content-length" in fields:
+            del self.headers["content-length"]
+            del fields["content-length"]
+
+        content_length = fields.get("content-length")
+        if content_length is not None:
+            content_length = int(content_length)
+            if content_length < 0:
+                raise _InvalidClientRequest(f"Invalid Content-Length: {content_length!r}")
+
+            if content_length and self.command in ("HEAD",):
+                raise _InvalidClientRequest("Unexpected Content-Length")
+
+        self.content_length = content_length
+
+        if self.request_version == "HTTP/1.1":
+            conntype = fields.get("connection", "").lower()
+            self.close_connection = conntype == "close"
+        elif self.request_version == "HTTP/1.0":
+            conntype = fields.get("connection", "close").lower()
+            self.close_connection = conntype != "keep-alive"
+        else:
+            self.close_connection = True
+
+        return True
+
+    def get_environ(self) -> Any:
+        """``WSGIHandler.get_environ`` (gevent 26.9.0, copied): the ``HTTP_`` keys made in one
+        pass over the parsed headers (upstream formats each as a line, then splits it again),
+        the others read from ``read_request``'s ``first_values``."""
+        env = self.server.get_environ()
+        env["REQUEST_METHOD"] = self.command
+        env["SCRIPT_NAME"] = ""
+
+        path, query = self.path.split("?", 1) if "?" in self.path else (self.path, "")
+        env["PATH_INFO"] = unquote_latin1(path)
+        env["QUERY_STRING"] = query
+
+        fields = self.header_fields
+        content_type = fields.get("content-type")
+        if content_type is not None:
+            env["CONTENT_TYPE"] = content_type
+
+        length = fields.get("content-length")
+        if length:
+            env["CONTENT_LENGTH"] = length
+        env["SERVER_PROTOCOL"] = self.request_version
+
+        client_address = self.client_address
+        if isinstance(client_address, tuple):
+            env["REMOTE_ADDR"] = str(client_address[0])
+            env["REMOTE_PORT"] = str(client_address[1])
+
+        for name, value in self.headers._headers:
+            # upstream's _headers: names with "_" dropped; each value stripped
+            if "_" in name:
+                continue
+            key = name.replace("-", "_").upper()
+            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+                continue
+            key = "HTTP_" + key
+            value = value.strip()
+            if key in env:
+                if "COOKIE" in key:
+                    env[key] += "; " + value
+                else:
+                    env[key] += "," + value
+            else:
+                env[key] = value
+
+        sock = self.socket if env.get("HTTP_EXPECT") == "100-continue" else None
+
+        chunked = env.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+        handling_reads = not (
+            fields.get("connection", "").lower() == "upgrade"
+            or fields.get("upgrade", "").lower() == "websocket"
+        )
+
+        self.wsgi_input = Input(self.rfile, self.content_length, socket=sock, chunked_input=chunked)
+
+        env["wsgi.input"] = self.wsgi_input if handling_reads else self.rfile
+        env["wsgi.input_terminated"] = handling_reads
+        return env
+
     def read_requestline(self) -> Any:
         """Each request (the first, or the next on a keep-alive connection) starts the clock."""
         self.socket.settimeout(CLIENT_TIMEOUT)
-        return super().read_requestline()
+        raw = getattr(self.rfile, "raw", None)
+        if type(raw) is not IdleWaitIO:
+            return super().read_requestline()
+        raw.idle = self.served
+        self.served = True
+        try:
+            return super().read_requestline()
+        finally:
+            raw.idle = False
 
     def upgrade_websocket(self) -> Any:
         result = super().upgrade_websocket()
@@ -384,6 +673,25 @@ class TimeoutHandler(WebSocketHandler):  # type: ignore[misc]
         if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
             headers = [*headers, ("Connection", "close")]
         return super().start_response(status, headers, exc_info)
+
+    def finalize_headers(self) -> None:
+        """``WSGIHandler.finalize_headers`` (gevent 26.9.0, copied): the Date from
+        ``date_header``."""
+        if self.provided_date is None:
+            self.response_headers.append((b"Date", date_header(time.time())))
+
+        self.connection_upgraded = self.code == 101
+
+        if self.code not in (304, 204) and self.provided_content_length is None:
+            if hasattr(self.result, "__len__"):
+                total_len = sum(len(chunk) for chunk in self.result)
+                self.response_headers.append((b"Content-Length", str(total_len).encode("latin-1")))
+            else:
+                self.response_use_chunked = (
+                    not self.connection_upgraded and self.request_version != "HTTP/1.0"
+                )
+                if self.response_use_chunked:
+                    self.response_headers.append((b"Transfer-Encoding", b"chunked"))
 
     def _write_with_headers(self, data: bytes) -> None:
         """pywsgi's, but a small first chunk of a plain (not chunked) answer goes in the same

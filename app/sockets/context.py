@@ -20,6 +20,9 @@ class SocketEvent:
     sid: str
     name: str
     environ: dict[str, Any]
+    #: The socket's user when the event came in (``app.sockets.dispatch`` looks it up once for
+    #: the whole event); None: look it up (``sessions.current_user``).
+    user: str | None = None
 
     @property
     def remote_addr(self) -> str | None:

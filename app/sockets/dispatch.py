@@ -9,7 +9,8 @@ context of the app that accepted the handshake, the event current (``app.sockets
 its return value is the ack, and an exception goes to the same default error handler
 Flask-SocketIO would call (``@socketio.on_error_default``), so acks and error shapes are
 Flask-SocketIO's. Connect and disconnect stay with Flask-SocketIO (they need its handshake
-handling).
+handling). python-socketio's own dispatch of these events (handler tables, a ``Greenlet`` per
+event, the ack walked for bytes) is skipped too: ``app.patches.event_dispatch``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from app.extensions import socketio
+from app.patches import event_dispatch
+from app.registry import services
 from app.sockets import context
 
 Handler = Callable[..., Any]
@@ -46,9 +49,11 @@ def dispatcher(name: str, handler: Handler) -> Callable[..., Any]:
         environ = server.get_environ(sid, namespace=NAMESPACE) if server else None
         if not environ:
             return "", 400  # an unknown socket: Flask-SocketIO's answer
-        token = context.enter(context.SocketEvent(sid, name, environ))
+        app = environ["flask.app"]
+        user = services(app).socket_users.get(sid)  # once for the event (sessions.current_user)
+        token = context.enter(context.SocketEvent(sid, name, environ, user))
         try:
-            with environ["flask.app"].app_context():
+            with app.app_context():
                 try:
                     return handler(*args)
                 except Exception as error:
@@ -60,6 +65,7 @@ def dispatcher(name: str, handler: Handler) -> Callable[..., Any]:
             context.leave(token)
 
     dispatch.__name__ = f"dispatch_{name}"
+    setattr(dispatch, event_dispatch.MARK, True)  # python-socketio's dispatch skipped for it
     return dispatch
 
 
@@ -68,3 +74,4 @@ def install() -> None:
     server = socketio.server
     for name, handler in HANDLERS.items():
         server.on(name, dispatcher(name, handler), namespace=NAMESPACE)
+    event_dispatch.install(server)

@@ -32,7 +32,7 @@ from flask import Flask, current_app
 from app.errors import ServiceUnavailable
 from app.extensions import socketio
 from app.patches import engineio
-from app.registry import services
+from app.registry import ClientEvents, services
 from app.services.connection_logs import connection_logs
 from app.services.presence import presence
 
@@ -94,16 +94,27 @@ def install_clean_shutdown(app: Flask) -> None:
 def client_event() -> Iterator[None]:
     """Around each client event: counted, so that shutdown waits for its ack; once shutdown
     has begun, refused with ``service_unavailable`` (stored nothing; send it elsewhere)."""
-    events = services().client_events
+    events = begin_client_event()
+    try:
+        yield
+    finally:
+        end_client_event(events)
+
+
+def begin_client_event(app: Flask | None = None) -> ClientEvents:
+    """``client_event``'s start, for a handler that ends it itself (``end_client_event`` in a
+    ``finally``): one more in flight, or ServiceUnavailable once shutdown has begun."""
+    events = services(app).client_events
     with events.lock:
         if events.refusing:
             raise ServiceUnavailable(message="This server is shutting down; connect again.")
         events.in_flight += 1
-    try:
-        yield
-    finally:
-        with events.lock:
-            events.in_flight -= 1
+    return events
+
+
+def end_client_event(events: ClientEvents) -> None:
+    with events.lock:
+        events.in_flight -= 1
 
 
 def drain_client_events() -> None:

@@ -47,6 +47,8 @@ def current_user() -> str:
     """The user of the socket handling the current event."""
     event = current_event()
     user = None
+    if event is not None and event.user is not None:
+        return event.user
     if event is not None:
         app: Flask = event.environ.get("flask.app") or current_app._get_current_object()  # type: ignore[attr-defined]
         user = _users(app).get(event.sid)
