@@ -46,6 +46,7 @@ import binascii
 import contextlib
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -151,6 +152,11 @@ fence(
     "relied on: an EngineIOError from a socket's request handler is answered 400",
 )
 
+fence(
+    "geventwebsocket.websocket.Header.encode_header",
+    "14e5dfd8e3b6d960507c8e8afe9eb8224efeae555b16e4eb2373b7ac9d6fec85",
+    "copied in websocket_frame (a final frame, unmasked, no RSV flags): 0.9 -> 0.2 us a frame",
+)
 fence(
     "geventwebsocket.websocket.WebSocket.send_frame",
     "b2937fb4e8f711f0c87322d33d6481926ed70dbe66206f7843db94899b11357a",
@@ -535,8 +541,13 @@ def websocket_frame(encoded: str | bytes) -> bytes:
         opcode, payload = WebSocket.OPCODE_TEXT, encoded.encode("utf-8")
     else:
         opcode, payload = WebSocket.OPCODE_BINARY, bytes(encoded)
-    header: bytes = Header.encode_header(True, opcode, b"", len(payload), 0)
-    return header + payload
+    length = len(payload)
+    first = Header.FIN_MASK | opcode  # Header.encode_header's, unmasked, no RSV flags
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length <= 0xFFFF:
+        return struct.pack("!BBH", first, 126, length) + payload
+    return struct.pack("!BBQ", first, 127, length) + payload
 
 
 class DirectFrameWriter(FrameWriter):

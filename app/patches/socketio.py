@@ -27,7 +27,9 @@ The protocol edges (python-socketio 5.18.1):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import socketio
@@ -277,6 +279,8 @@ class IndexedManager(IndexedRooms, socketio.Manager):  # type: ignore[misc]
 SLOT = "\ue000notify-slot-{}\ue000"
 #: Values a slot may take: their JSON text does not depend on anything around them.
 SLOT_TYPES = (str, int, type(None))
+#: Types whose equal values have one JSON text.
+EXACT_TYPES = (str, int, bool, type(None))
 
 
 class Emit(NamedTuple):
@@ -320,26 +324,59 @@ def event_texts(dumps: Any, event: str, payloads: Sequence[Any]) -> list[str]:
     if len(payloads) < 2 or type(first) is not dict:
         return [event_text(dumps, event, data) for data in payloads]
     keys = list(first)
-    varying: set[str] = set()
     for data in payloads:
         if type(data) is not dict or list(data) != keys:
             return [event_text(dumps, event, data) for data in payloads]
-        for key in keys:
-            value = data[key]
-            if value is not first[key] and value != first[key]:
-                varying.add(key)
-    slots = [key for key in keys if key in varying]
+    # A field is the same in every payload when each value is the first's object (compared by
+    # id, in C) or, failing that, has the same JSON text (1 and 1.0 are equal, not the same).
+    count = len(payloads)
+    if len(keys) > 1:
+        columns = list(zip(*map(operator.itemgetter(*keys), payloads), strict=True))
+    else:
+        columns = [tuple(data[keys[0]] for data in payloads)]
+    slots = [
+        key
+        for key, column in zip(keys, columns, strict=True)
+        if list(map(id, column)).count(id(first[key])) != count
+        and _differs(dumps, first[key], column)
+    ]
     if any(type(data[key]) not in SLOT_TYPES for data in payloads for key in slots):
         return [event_text(dumps, event, data) for data in payloads]
     parts = _template(dumps, event, first, slots)
     if parts is None:
         return [event_text(dumps, event, data) for data in payloads]
+    text_of = slot_texts(dumps)
+    gaps = list(zip(slots, parts[1:], strict=True))
     texts = []
     for data in payloads:
         pieces = [parts[0]]
-        for key, after in zip(slots, parts[1:], strict=True):
+        for key, after in gaps:
             value = data[key]
-            pieces.append(dumps(value))
+            pieces.append(text_of[type(value)](value))
             pieces.append(after)
         texts.append("".join(pieces))
     return texts
+
+
+def _differs(dumps: Any, value: Any, column: Sequence[Any]) -> bool:
+    """Whether any of ``column`` is encoded otherwise than ``value`` (all compared in C where
+    equal values of one type are encoded alike: str, int, bool, None; -0.0 == 0.0 is not)."""
+    if column.count(value) != len(column):
+        return True
+    kind = type(value)
+    if kind in EXACT_TYPES:
+        return any(type(other) is not kind for other in column)
+    text = dumps(value)
+    return any(other is not value and dumps(other) != text for other in column)
+
+
+def slot_texts(dumps: Any) -> dict[type, Callable[[Any], str]]:
+    """The JSON text of a slot's value by its type: ``dumps`` itself, or for ``json.dumps`` with
+    its defaults what it calls (its C string encoder, ``int.__repr__``)."""
+    if dumps is not json.dumps:
+        return dict.fromkeys(SLOT_TYPES, dumps)
+    return {
+        str: json.encoder.encode_basestring_ascii,
+        int: int.__repr__,
+        type(None): lambda _value: "null",
+    }

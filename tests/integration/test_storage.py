@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.models import notification_dict
 from app.services import storage
 from app.services.validation import NewSend
 
@@ -87,3 +89,140 @@ def test_record_delivered_marks_exactly_the_pending_rows_given(
 def test_id_ranges() -> None:
     assert storage.id_ranges([9, 1, 2, 3, 7, 8, 3, 5]) == [(1, 3), (5, 5), (7, 9)]
     assert storage.id_ranges([]) == []
+
+
+TRICKY_MESSAGES = [
+    "plain",
+    'it\'s "quoted" \\ back\\slash',
+    "100% %s %(name)s %% {}",
+    "line\nbreak\ttab\r\x00nul \x1a",
+    "non-ASCII é ü 日本 and 🎉 beyond the BMP",
+]
+TRICKY_DATA: list[Any] = [
+    None,
+    {"k": 1},
+    {"nested": {"list": [1, 2.5, None, True, "x'y"]}, "é": "🎉", "big": 2**63 + 1},
+    {"text": "%s \\ ' \""},
+]
+
+
+def tricky_values() -> list[dict[str, Any]]:
+    now = datetime(2026, 1, 2, 3, 4, 5, 678901)
+    written = []
+    for i, (message, data) in enumerate(zip(TRICKY_MESSAGES * 4, TRICKY_DATA * 5, strict=False)):
+        send = NewSend((f"r-{i}", f"r'{i}", f"r\\{i}"), message, f"type-{i % 3}", data, True)
+        written += storage.row_values(send, None if i % 2 else f"sender-{i}", now)
+    return written
+
+
+def raw_rows(connection: sa.Connection, ids: list[int]) -> list[tuple[Any, ...]]:
+    """The stored columns but the id, as the database gives them (the JSON as its text)."""
+    table = storage.TABLE
+    columns = [column for column in table.c if column.name != "id"]
+    query = sa.select(*[sa.cast(c, sa.Text) if c.name == "data" else c for c in columns])
+    return [
+        tuple(row)
+        for row in connection.execute(query.where(table.c.id.in_(ids)).order_by(table.c.id))
+    ]
+
+
+def test_insert_stores_what_sqlalchemys_insert_stores(make_app: Callable[..., Any]) -> None:
+    """Quotes, backslashes, % signs, control characters, non-ASCII, JSON of every kind and
+    NULLs: the rows ``storage.insert`` writes equal those of SQLAlchemy's own INSERT."""
+    app = make_app()
+    written = tricky_values()
+    with app.app_context(), db.engine.begin() as connection:
+        ours = [n["id"] for n in storage.insert(connection, written)]
+        theirs = [row.id for row in connection.execute(storage.INSERT, written).all()]
+        assert raw_rows(connection, ours) == raw_rows(connection, theirs)
+        assert len(set(ours)) == len(written)
+
+
+@pytest.mark.mariadb
+def test_a_thousand_rows_are_one_insert_and_pages_are_cut_by_size(
+    make_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement for a 1,000-recipient send (SQLAlchemy's insertmanyvalues made ten of 100
+    rows, each escaped parameter by parameter); a page never passes LITERAL_PAGE_CHARS."""
+    app = make_app()
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT"):
+            statements.append(statement)
+
+    send = NewSend(tuple(f"user-{i}" for i in range(1000)), "hello", "t", {"k": 1}, batch=True)
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            with db.engine.begin() as connection:
+                stored = storage.insert(connection, storage.row_values(send, "s", datetime.now()))
+                assert len(statements) == 1
+                monkeypatch.setattr(storage, "LITERAL_PAGE_CHARS", 3000)
+                statements.clear()
+                again = storage.insert(connection, storage.row_values(send, "s", datetime.now()))
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert [n["recipientId"] for n in stored] == list(send.recipient_ids)
+    assert [n["recipientId"] for n in again] == list(send.recipient_ids)
+    assert len(statements) > 10
+    assert all(len(s.partition(" VALUES ")[2]) < 3000 + 100 for s in statements)
+    ids = [n["id"] for n in stored + again]
+    assert ids == sorted(ids) and len(set(ids)) == 2000
+
+
+@pytest.mark.mariadb
+def test_concurrent_inserts_each_get_their_own_rows_ids(make_app: Callable[..., Any]) -> None:
+    """Six connections inserting 1,000-row sends at once: every id returned is the row written
+    from that value (its recipient and message read back), whatever the interleaving."""
+    app = make_app()
+    errors: list[BaseException] = []
+    results: dict[int, list[Any]] = {}
+
+    def sender(n: int) -> None:
+        try:
+            with app.app_context():
+                for round_ in range(3):
+                    recipients = tuple(f"c{n}-{i}" for i in range(1000))
+                    send = NewSend(recipients, f"m{n}-{round_}", "t", None, batch=True)
+                    with db.engine.begin() as connection:
+                        written = storage.row_values(send, None, datetime.now())
+                        results[n * 10 + round_] = storage.insert(connection, written)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with app.app_context(), db.engine.connect() as connection:
+        table = storage.TABLE
+        stored = {
+            row.id: (row.recipient_id, row.message)
+            for row in connection.execute(
+                sa.select(table.c.id, table.c.recipient_id, table.c.message)
+            )
+        }
+    for notifications in results.values():
+        for n in notifications:
+            assert stored[n["id"]] == (n["recipientId"], n["message"])
+    assert len(results) == 18
+
+
+def test_the_notifications_returned_are_the_rows_read_back(make_app: Callable[..., Any]) -> None:
+    """Each send's notifications are copies of its first (``storage._stored``): every one still
+    equals ``notification_dict`` of its row as the database gives it back."""
+    app = make_app()
+    written = tricky_values()
+    written[4] = dict(written[4], message="changed in one row only")
+    with app.app_context(), db.engine.begin() as connection:
+        stored = storage.insert(connection, written)
+        table = storage.TABLE
+        rows = connection.execute(table.select().where(table.c.id.in_([n["id"] for n in stored])))
+        by_id = {row.id: notification_dict(row) for row in rows}
+    assert stored == [by_id[n["id"]] for n in stored]
+    assert stored[4]["message"] == "changed in one row only"
+    assert stored[3]["message"] == stored[5]["message"] != stored[4]["message"]
+    assert len({id(n) for n in stored}) == len(stored)

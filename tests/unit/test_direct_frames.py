@@ -47,6 +47,9 @@ PACKETS = [
     packet.Packet(packet.MESSAGE, data="x" * 200),
     packet.Packet(packet.MESSAGE, data="y" * 70_000),
     packet.Packet(packet.PING),
+    # The payload lengths where the header's length field changes (the packet's type is 1 more).
+    *(packet.Packet(packet.MESSAGE, data="z" * (n - 1)) for n in (125, 126, 65_535, 65_536)),
+    packet.Packet(packet.MESSAGE, data=b"b" * 65_536),
 ]
 
 

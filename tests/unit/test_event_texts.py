@@ -57,6 +57,15 @@ CASES = {
     ],
     "not dicts": ["text", ["a", 1], 5],
     "big integers and floats": [notification(0, id=2**70), notification(1, id=-3)],
+    "varying strings to escape, and None": [
+        notification(0, recipientId='q"uo\\te \u2028 é 🎉 \x00', senderId=None),
+        notification(1, recipientId="plain", senderId="s\n"),
+        notification(2, recipientId="", senderId=None, id=0),
+    ],
+    "equal values of another type (1 and 1.0)": [
+        notification(0, data=1),
+        notification(1, data=1.0),
+    ],
 }
 
 
@@ -64,6 +73,20 @@ CASES = {
 def test_each_text_is_what_python_socketio_encodes(name: str) -> None:
     payloads = CASES[name]
     assert event_texts(json.dumps, EVENT, payloads) == [upstream(EVENT, p) for p in payloads]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_another_json_module_encodes_the_slots_too(name: str) -> None:
+    """A ``dumps`` other than ``json.dumps`` (Flask-SocketIO's ``json=`` option) writes each
+    slot's value itself."""
+    payloads = CASES[name]
+
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, **kwargs).replace("null", "NULL")
+
+    assert event_texts(dumps, EVENT, payloads) == [
+        str(packet.EVENT) + dumps([EVENT, p], separators=(",", ":")) for p in payloads
+    ]
 
 
 def test_a_batch_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
