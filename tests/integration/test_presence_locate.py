@@ -13,6 +13,7 @@ from flask import Flask
 
 from app.services import presence as presence_module
 from app.services.presence import RedisPresence, presence
+from tests.integration.pipelines import watched_pipelines
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 
@@ -47,30 +48,18 @@ def test_locating_many_users_is_one_call_per_thousand_with_the_pipelines_answer(
 
         calls: list[tuple[Any, ...]] = []
         piped: list[int] = []
-        real_execute, real_pipeline = client.execute_command, client.pipeline
+        real_execute = client.execute_command
 
         def counting_execute(*args: Any, **kwargs: Any) -> Any:
             calls.append(args)
             return real_execute(*args, **kwargs)
 
-        def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
-            pipe = real_pipeline(*args, **kwargs)
-            execute = pipe.execute
-
-            def counted() -> Any:
-                piped.append(len(pipe.command_stack))
-                return execute()
-
-            pipe.execute = counted
-            return pipe
-
         client.execute_command = counting_execute  # type: ignore[method-assign]
-        client.pipeline = counting_pipeline  # type: ignore[method-assign]
         try:
-            found = tracker.locate(users + users[:3])  # repeats count once
+            with watched_pipelines(client, lambda commands, _: piped.append(commands)):
+                found = tracker.locate(users + users[:3])  # repeats count once
         finally:
             client.execute_command = real_execute  # type: ignore[method-assign]
-            client.pipeline = real_pipeline  # type: ignore[method-assign]
         assert found == expected
         # Two script calls (1,000 users and 7), no pipeline: a ZRANGEBYSCORE per user before.
         assert sum(piped) == 0
