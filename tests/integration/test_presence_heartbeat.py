@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 
 from app.services import presence as presence_module
-from app.services.presence import HEARTBEAT_USERS, RedisPresence, presence
-from tests.integration.pipelines import watched_pipelines
+from app.services.presence import HEARTBEAT_USERS
+from tests.integration.presence_helpers import redis_presence, watched_pipelines
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 
@@ -18,11 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 def test_heartbeat_of_many_users_is_split_into_short_pipelines(
     make_app: Callable[..., Flask],
 ) -> None:
-    app = make_app(MESSAGE_QUEUE="0", PRESENCE_TTL="30")
     users = HEARTBEAT_USERS * 2 + 50
-    with app.app_context():
-        tracker = presence()
-        assert isinstance(tracker, RedisPresence)
+    with redis_presence(make_app) as tracker:
         for i in range(users):
             tracker.add(f"hb-{i}", f"sid-{i}")
         sizes: list[int] = []
@@ -51,10 +48,7 @@ HOLD_BOUND_SECONDS = 0.005
 def test_no_heartbeat_pipeline_of_1000_users_takes_5_ms_of_cpu(
     make_app: Callable[..., Flask],
 ) -> None:
-    app = make_app(MESSAGE_QUEUE="0", PRESENCE_TTL="30")
-    with app.app_context():
-        tracker = presence()
-        assert isinstance(tracker, RedisPresence)
+    with redis_presence(make_app) as tracker:
         for i in range(CPU_USERS):
             tracker.add(f"hbc-{i}", f"sid-{i}")
         spent: list[float] = []

@@ -12,8 +12,7 @@ import redis
 from flask import Flask
 
 from app.services import presence as presence_module
-from app.services.presence import RedisPresence, presence
-from tests.integration.pipelines import watched_pipelines
+from tests.integration.presence_helpers import redis_presence, watched_pipelines
 
 pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 
@@ -21,10 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.mariadb]
 def test_locating_many_users_is_one_call_per_thousand_with_the_pipelines_answer(
     make_app: Callable[..., Flask],
 ) -> None:
-    app = make_app(MESSAGE_QUEUE="0", PRESENCE_TTL="30")
-    with app.app_context():
-        tracker = presence()
-        assert isinstance(tracker, RedisPresence)
+    with redis_presence(make_app) as tracker:
         client = tracker.client
         now = time.time()
         users = [f"loc-{i}" for i in range(1007)]
@@ -75,10 +71,7 @@ def test_locating_many_users_is_one_call_per_thousand_with_the_pipelines_answer(
 def test_locate_answers_from_this_process_when_the_script_fails(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = make_app(MESSAGE_QUEUE="0")
-    with app.app_context():
-        tracker = presence()
-        assert isinstance(tracker, RedisPresence)
+    with redis_presence(make_app) as tracker:
         tracker.add("fail-1", "sid-1")
 
         def failing(*_args: Any, **_kwargs: Any) -> Any:

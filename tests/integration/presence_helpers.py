@@ -1,4 +1,4 @@
-"""Watching a Redis client's pipelines in the presence tests."""
+"""The presence tests' Redis presence, and a watch on its client's pipelines."""
 
 from __future__ import annotations
 
@@ -6,6 +6,21 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from flask import Flask
+
+from app.services.presence import RedisPresence, presence
+
+
+@contextlib.contextmanager
+def redis_presence(make_app: Callable[..., Flask]) -> Iterator[RedisPresence]:
+    """This process's Redis presence, in the context of an app of its own (no message queue,
+    entries kept 30 s)."""
+    app = make_app(MESSAGE_QUEUE="0", PRESENCE_TTL="30")
+    with app.app_context():
+        tracker = presence()
+        assert isinstance(tracker, RedisPresence)
+        yield tracker
 
 
 @contextlib.contextmanager
