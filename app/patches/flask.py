@@ -230,9 +230,7 @@ class NotifyResponse(Response):
 
     def get_wsgi_headers(self, environ: Any) -> Headers:
         """werkzeug's ``Response.get_wsgi_headers`` (3.1, copied), with ``copy_headers``."""
-        headers = (
-            copy_headers(self.headers) if type(self.headers) is Headers else Headers(self.headers)
-        )
+        headers = copy_headers(self.headers)
         location: str | None = None
         content_location: str | None = None
         content_length: str | int | None = None

@@ -202,8 +202,9 @@ class RedisPresence(Presence):
             return local
         now = time.time()
         try:
-            if self._locate_script is not None:
-                answers = self._scripted(users, now)
+            script = self._locate_script
+            if script is not None:
+                answers = self._scripted(script, users, now)
             else:
                 answers = self._pipelined(users, now)
         except redis.RedisError:
@@ -225,10 +226,7 @@ class RedisPresence(Presence):
             {bytes(m).partition(b"|")[0].decode() for m in members} for members in pipe.execute()
         ]
 
-    def _scripted(self, users: list[str], now: float) -> list[set[str]]:
-        script = self._locate_script
-        if script is None:
-            return self._pipelined(users, now)
+    def _scripted(self, script: Script, users: list[str], now: float) -> list[set[str]]:
         answers: list[set[str]] = []
         for start in range(0, len(users), LOCATE_USERS):
             keys = [self._key(user) for user in users[start : start + LOCATE_USERS]]

@@ -89,7 +89,8 @@ def socket_limits() -> SocketLimits:
     return socket_limits_of(current_app)
 
 
-def socket_limits_of(app: Flask) -> SocketLimits:
+def socket_limits_of(app: Flask | None) -> SocketLimits:
+    """The socket limits of ``app`` (None: the current app)."""
     return services(app).socket_limits
 
 

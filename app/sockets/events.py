@@ -12,7 +12,7 @@ from app.extensions import socketio
 from app.observability.logging import logged_event
 from app.registry import ClientEvents
 from app.services import inbox, sending
-from app.services.rate_limits import socket_limits, socket_limits_of
+from app.services.rate_limits import socket_limits_of
 from app.sockets import lifecycle
 from app.sockets.context import current_event
 from app.sockets.dispatch import server_event
@@ -28,7 +28,7 @@ def admitted() -> tuple[str, ClientEvents]:
     app = event.environ.get("flask.app") if event is not None else None
     events = lifecycle.begin_client_event(app)
     try:
-        (socket_limits_of(app) if app is not None else socket_limits()).check_event(user)
+        socket_limits_of(app).check_event(user)
     except BaseException:
         lifecycle.end_client_event(events)
         raise

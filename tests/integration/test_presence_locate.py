@@ -62,7 +62,9 @@ def test_locating_many_users_is_one_call_per_thousand_with_the_pipelines_answer(
         assert [args[0] for args in calls] == ["EVALSHA", "EVALSHA"]
         assert calls[0][2] == presence_module.LOCATE_USERS == 1000  # the keys named
         at = time.time()
-        assert tracker._scripted(users, at) == tracker._pipelined(users, at)
+        script = tracker._locate_script
+        assert script is not None
+        assert tracker._scripted(script, users, at) == tracker._pipelined(users, at)
         tracker.remove(users[0], "here-1")
         tracker.remove(users[2], "here-2")
         client.delete(*[tracker._key(user) for user in users])
