@@ -27,8 +27,11 @@ from flask import Flask, Response, request
 from flask_talisman import Talisman
 
 from app.patches.fence import fence
-from app.request_locals import current_request, current_request_context
+from app.request_locals import current_request, current_request_context, environ_key
 from app.security.captured_headers import CapturedHeaders
+
+#: Where ``request.headers`` reads X-Forwarded-Proto from.
+FORWARDED_PROTO = environ_key("X-Forwarded-Proto")
 
 fence(
     "flask_talisman.talisman.Talisman._parse_policy",
@@ -122,7 +125,7 @@ def capture_talisman(app: Flask, talisman: Talisman, paths: Iterable[str]) -> No
             request.method,
             request.endpoint,
             request.is_secure,
-            request.environ.get("HTTP_X_FORWARDED_PROTO"),  # headers.get("X-Forwarded-Proto")
+            request.environ.get(FORWARDED_PROTO),
             response.status_code,
         )
 
