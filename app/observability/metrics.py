@@ -25,6 +25,11 @@ fence(
     "70ff194268e82391f5853b8dd709dee88197f5dcdf00d1aa823be11450c24a3c",
     "relied on: its lock is made by the module's Lock() and held around one read or write",
 )
+fence(
+    "prometheus_client.metrics.Histogram.observe",
+    "38beca3be1d1595b61a274180f55537000e15133ead54fa07e303a86d9ceca39",
+    "copied in observe_many (one latency for a batch's notifications), without exemplars",
+)
 # Each value's lock is held around one read or write of a float, never across a greenlet
 # switch: a native lock serves as well as gevent's (which ``from threading import Lock`` gives
 # a library imported after ``monkey.patch_all``), at a fraction of its cost (five increments
@@ -157,9 +162,20 @@ def notifications_pushed(count: int, entry: str, committed_at: float) -> None:
     if not count:
         return
     _series(NOTIFICATIONS_DELIVERED, entry).inc(count)
-    latency = time.perf_counter() - committed_at
-    for _ in range(count):
-        DELIVERY_LATENCY.observe(latency)
+    observe_many(DELIVERY_LATENCY, time.perf_counter() - committed_at, count)
+
+
+def observe_many(histogram: Histogram, amount: float, count: int) -> None:
+    """``histogram.observe(amount)`` ``count`` times in one step (``Histogram.observe``'s own
+    steps, copied: the sum, then the first bucket not below ``amount``): a batch's notifications
+    share one commit and one push, so one latency. The sum gains ``amount * count``, which
+    differs from ``count`` additions only in the last bits of a float."""
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    histogram._sum.inc(amount * count)
+    for i, bound in enumerate(histogram._upper_bounds):
+        if amount <= bound:
+            histogram._buckets[i].inc(count)
+            break
 
 
 def notifications_replayed(replayed: int, delivered: int) -> None:

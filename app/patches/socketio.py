@@ -28,12 +28,14 @@ The protocol edges (python-socketio 5.18.1):
 from __future__ import annotations
 
 import json
+import logging
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import socketio
 from engineio import packet as eio_packet
+from engineio import server as engineio_server
 from socketio import packet
 
 from app.patches import engineio
@@ -83,6 +85,11 @@ fence(
     "socketio.manager.Manager.emit",
     "566510ea2de39d65d97a964e64048aeb68009906ec6d6fc4681000fbd8f60d73",
     "bypassed by emit_each (no callback): one Engine.IO MESSAGE per emit, to each participant",
+)
+fence(
+    "socketio.server.Server._send_eio_packet",
+    "5fa452fb118c3565e780e4984b24bfb28c953b4c4c9097e176c4c5c243d21a28",
+    "bypassed by emit_each through engineio.send_whole: a packet goes to eio.send_packet",
 )
 fence(
     "socketio.packet.Packet.decode",
@@ -242,12 +249,22 @@ class IndexedRooms:
                 socketio.Manager.emit(self, event, e.data, namespace, e.room, e.skip_sid)
             return
         send = server._send_eio_packet
+        eio = server.eio
+        direct = _sends_upstream(server) and not eio.logger.isEnabledFor(logging.INFO)
+        send_whole = engineio.send_whole
         get_participants = self.get_participants  # type: ignore[attr-defined]
         for e, text in zip(emits, texts, strict=True):
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+            frame = None
             for sid, eio_sid in get_participants(namespace, e.room):
-                if sid != e.skip_sid:
-                    send(eio_sid, pkt)
+                if sid == e.skip_sid:
+                    continue
+                if direct:
+                    if frame is None:
+                        frame = engineio.websocket_frame(pkt.encode())
+                    if send_whole(eio, eio_sid, frame):
+                        continue
+                send(eio_sid, pkt)
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         """python-socketio's ``basic_disconnect`` (5.x), with the rooms taken from the index."""
@@ -262,6 +279,16 @@ class IndexedRooms:
                 waiting.remove(sid)
                 if not waiting:
                     del pending[namespace]
+
+
+def _sends_upstream(server: Any) -> bool:
+    """Whether ``server``'s packets go the upstream way, ``_send_eio_packet`` to Engine.IO's
+    ``send_packet`` (not a subclass's own), which ``engineio.send_whole`` stands for. With
+    Engine.IO's logger at INFO, ``Socket.send`` logs each packet: that path is kept too."""
+    return (
+        type(server)._send_eio_packet is socketio.Server._send_eio_packet
+        and type(server.eio).send_packet is engineio_server.Server.send_packet
+    )
 
 
 class IndexedManager(IndexedRooms, socketio.Manager):  # type: ignore[misc]

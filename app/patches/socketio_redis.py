@@ -262,22 +262,14 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
         ]
         if here:
             self.emit_each(event, here, namespace)
-        messages = []
+        me = {self.process_id}
         for index, item in enumerate(items):
-            message = {
-                "event": event,
-                "data": [item.data],
-                "namespace": namespace,
-                "room": item.room,
-                "skip_sid": item.skip_sid,
-            }
-            messages.append(message)
-            others = item.processes - {self.process_id}
             if not self.routed and item.processes:
                 broadcast.append(index)  # as before routing: every push to every process
                 continue
-            if not others:
-                continue
+            if item.processes <= me:
+                continue  # here only (or nowhere): nothing to publish
+            others = item.processes - me
             if not all(is_routed(process) for process in others):
                 broadcast.append(index)
                 continue
@@ -286,8 +278,18 @@ class RoutedRedisManager(IndexedRooms, socketio.RedisManager):  # type: ignore[m
         sends = [(self.channel, broadcast, False)] if broadcast else []
         sends += [(self.inbox_of(p), indexes, True) for p, indexes in by_process.items()]
         for channel, indexes, shard in sends:
+            messages = [
+                {
+                    "event": event,
+                    "data": [items[i].data],
+                    "namespace": namespace,
+                    "room": items[i].room,
+                    "skip_sid": items[i].skip_sid,
+                }
+                for i in indexes
+            ]
             try:
-                heard = self._publish_batch(channel, [messages[i] for i in indexes], shard) > 0
+                heard = self._publish_batch(channel, messages, shard) > 0
             except redis.RedisError as error:
                 log.warning("message queue: a push of %d failed (%s)", len(indexes), error)
                 heard = False

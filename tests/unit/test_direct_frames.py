@@ -4,17 +4,23 @@ writer greenlet, the rest of a part-sent frame first, and the caller never waits
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from typing import Any
 
 import gevent
 import gevent.socket
 import pytest
+import socketio
 from engineio import packet
+from engineio import socket as engineio_socket
 from geventwebsocket.websocket import Stream, WebSocket
 
 from app.patches.engineio import DirectFrameWriter, WriterQueue, websocket_frame
+from app.patches.socketio import Emit, IndexedManager, event_text
 from tests.unit.opened import OPENED, close_what_was_opened  # noqa: F401 - the fixture
+from tests.unit.test_event_texts import notification
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +137,118 @@ def test_the_none_still_closes_through_the_greenlet() -> None:
     first = websocket_frame(PACKETS[0].encode())
     assert read_exactly(peer, len(first)) == first
     assert peer.recv(2)[:1] == b"\x88"  # then the close frame
+
+
+# ---- a push to many sockets: each frame written by the pusher (engineio.send_whole) ---------
+
+
+class Pushes:
+    """A Socket.IO server (our indexed manager) whose Engine.IO sessions are websockets over
+    local socket pairs, each with its DirectFrameWriter, as ``websocket_session`` leaves them."""
+
+    def __init__(self) -> None:
+        self.server = socketio.Server(async_mode="gevent", client_manager=IndexedManager())
+        self.server.manager.initialize()
+
+    def connect(self, user: str, send_buffer: int | None = None) -> tuple[Any, Any]:
+        ours, peer = pair(send_buffer)
+        eio_sid = f"eio-{user}"
+        session = engineio_socket.Socket(self.server.eio, eio_sid)
+        session.queue = WriterQueue()
+        session.connected = session.upgraded = True
+        writer = DirectFrameWriter(session.queue, EngineIOWebSocket(ours))
+        session.queue.on_put = writer.wake
+        self.server.eio.sockets[eio_sid] = session
+        sid = self.server.manager.connect(eio_sid, "/")
+        self.server.manager.enter_room(sid, "/", f"user:{user}")
+        return session, peer
+
+    def push(self, *payloads: tuple[str, dict[str, Any]]) -> list[bytes]:
+        """emit_each of the payloads; the frames each should get, in order."""
+        emits = [Emit(data, f"user:{user}") for user, data in payloads]
+        self.server.manager.emit_each("new_notification", emits)
+        return [frame_of(data) for _, data in payloads]
+
+
+def frame_of(data: dict[str, Any]) -> bytes:
+    text = event_text(json.dumps, "new_notification", data)
+    return websocket_frame(packet.Packet(packet.MESSAGE, text).encode())
+
+
+@pytest.fixture
+def puts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every packet put in a session's queue."""
+    seen: list[Any] = []
+    put = WriterQueue.put
+
+    def counted(self: WriterQueue, item: Any, *args: Any) -> None:
+        seen.append(item)
+        put(self, item, *args)
+
+    monkeypatch.setattr(WriterQueue, "put", counted)
+    return seen
+
+
+def test_a_push_to_idle_websockets_writes_each_frame_without_the_queue(puts: list[Any]) -> None:
+    pushes = Pushes()
+    peers = {user: pushes.connect(user)[1] for user in ("a", "b", "c")}
+    frames = pushes.push(*((user, notification(i)) for i, user in enumerate("abca")))
+    assert puts == []  # before send_whole: one put (and a wake, a get) per packet
+    assert read_exactly(peers["a"], len(frames[0] + frames[3])) == frames[0] + frames[3]
+    assert read_exactly(peers["b"], len(frames[1])) == frames[1]
+    assert read_exactly(peers["c"], len(frames[2])) == frames[2]
+
+
+def test_a_frame_the_kernel_takes_in_part_is_finished_by_the_greenlet_in_order(
+    puts: list[Any],
+) -> None:
+    pushes = Pushes()
+    _, peer = pushes.connect("slow", send_buffer=4096)
+    big = [("slow", notification(i, message="m" * 20_000)) for i in range(8)]
+    started = time.monotonic()
+    frames = pushes.push(*big)  # the first part-sent, the rest queued behind it
+    assert time.monotonic() - started < 0.5
+    received = gevent.spawn(read_exactly, peer, sum(map(len, frames)))
+    assert received.get(timeout=10) == b"".join(frames)
+    assert 0 < len(puts) < len(big)
+
+
+def test_a_polling_session_an_upgrade_and_a_queue_take_upstreams_path(puts: list[Any]) -> None:
+    pushes = Pushes()
+    polling, _ = pushes.connect("polling")
+    upgrading, _ = pushes.connect("upgrading")
+    polling.upgraded, upgrading.upgrading = False, True
+    polling.queue.on_put = upgrading.queue.on_put = None  # no writer yet: polls take packets
+    waiting, peer = pushes.connect("waiting")
+    writer = waiting.queue.on_put.__self__
+    writer.running = True  # its greenlet is about to send what is queued
+    waiting.queue.put(packet.Packet(packet.NOOP))
+    pushes.push(("polling", notification(1)), ("upgrading", notification(2)))
+    assert [len(polling.queue.queue), len(upgrading.queue.queue)] == [1, 1]
+    frames = pushes.push(("waiting", notification(3)))
+    writer.running = False
+    writer.wake()
+    noop = websocket_frame(packet.Packet(packet.NOOP).encode())
+    assert read_exactly(peer, len(noop + frames[0])) == noop + frames[0]
+    assert len(puts) == 4
+
+
+def test_engineios_packet_log_keeps_upstreams_path(puts: list[Any]) -> None:
+    pushes = Pushes()
+    pushes.server.eio.logger.setLevel(logging.INFO)
+    try:
+        _, peer = pushes.connect("logged")
+        frames = pushes.push(("logged", notification(1)))
+    finally:
+        pushes.server.eio.logger.setLevel(logging.ERROR)
+    assert len(puts) == 1
+    assert read_exactly(peer, len(frames[0])) == frames[0]
+
+
+def test_a_client_past_its_ping_timeout_is_closed_not_sent_to(puts: list[Any]) -> None:
+    pushes = Pushes()
+    session, peer = pushes.connect("gone")
+    session.last_ping = time.time() - pushes.server.eio.ping_timeout - 1
+    pushes.push(("gone", notification(1)))
+    assert session.closed and puts == [None]  # upstream's close: the writer's end, no packet
+    assert peer.recv(2)[:1] == b"\x88"  # the close frame, and nothing before it
