@@ -50,6 +50,7 @@ class Job(Generic[T, R]):
 #: MySQL/MariaDB errors after which InnoDB rolled the transaction back and it may be run again:
 #: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
 LOCK_CONFLICTS = frozenset({1213, 1205})
+MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
 
 
 class LockConflict(ServiceUnavailable):
@@ -71,9 +72,12 @@ class HeldConnection:
     the pool pre-pings.
     """
 
-    def __init__(self, engine: sa.Engine, recycle: float) -> None:
+    def __init__(
+        self, engine: sa.Engine, recycle: float, isolation_level: str | None = None
+    ) -> None:
         self.engine = engine
         self.recycle = recycle
+        self.isolation_level = isolation_level
         self.connection: sa.Connection | None = None
         self.opened = self.used = 0.0
 
@@ -87,7 +91,10 @@ class HeldConnection:
             self.release()
         try:
             if self.connection is None:
-                self.connection = self.engine.connect()
+                connection = self.engine.connect()
+                if self.isolation_level is not None:
+                    connection.execution_options(isolation_level=self.isolation_level)
+                self.connection = connection
                 self.opened = now
             with self.connection.begin():
                 yield self.connection
@@ -144,11 +151,20 @@ Handler = Callable[[HeldConnection, Sequence[T]], Sequence[Any]]
 class Batcher(Generic[T, R]):
     """Runs ``handle`` over batches of items on one worker; ``run(item)`` waits for its result."""
 
-    def __init__(self, app: Flask, name: str, handle: Handler[T], max_items: int) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        name: str,
+        handle: Handler[T],
+        max_items: int,
+        isolation_level: str | None = None,
+    ) -> None:
         self.app = app
         self.name = name
         self.handle = handle
         self.max_items = max_items
+        #: Of the worker's connection, on MySQL and MariaDB (the others keep their default).
+        self.isolation_level = isolation_level
         self._jobs: deque[Job[T, R]] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -180,7 +196,9 @@ class Batcher(Generic[T, R]):
     def _work(self) -> None:
         with self.app.app_context():
             options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-            held = HeldConnection(db.engine, options.get("pool_recycle", 3600))
+            engine = db.engine
+            isolation = self.isolation_level if engine.dialect.name in MYSQL_DIALECTS else None
+            held = HeldConnection(engine, options.get("pool_recycle", 3600), isolation)
             try:
                 while self._next_batches(held):
                     pass

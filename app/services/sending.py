@@ -62,9 +62,12 @@ class SendWorkers(NamedTuple):
 
 
 def make_send_workers(app: Flask) -> SendWorkers:
+    """The deliver worker's UPDATE reads a range of ids: under REPEATABLE READ, InnoDB's
+    default, it would lock the gap after the newest row until it commits, and so hold up the
+    store worker's next INSERT; READ COMMITTED locks the rows it changes only."""
     return SendWorkers(
         Batcher(app, "store-sends", _store_batch, MAX_BATCH),
-        Batcher(app, "deliver-sends", _deliver_batch, MAX_BATCH),
+        Batcher(app, "deliver-sends", _deliver_batch, MAX_BATCH, "READ COMMITTED"),
     )
 
 
