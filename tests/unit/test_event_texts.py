@@ -9,7 +9,8 @@ import pytest
 import socketio
 from socketio import packet
 
-from app.patches.socketio import SLOT, Emit, IndexedManager, event_texts
+from app.json_texts import SLOT
+from app.patches.socketio import Emit, IndexedManager, event_texts
 
 pytestmark = pytest.mark.unit
 NS = "/"
