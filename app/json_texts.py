@@ -57,13 +57,13 @@ def shaped_texts(
     ]
     if any(type(data[key]) not in SLOT_TYPES for data in payloads for key in slots):
         return [encode(data) for data in payloads]
-    parts = template(encode, value_texts[str], first, slots)
-    if parts is None:
+    cut = template(encode, value_texts[str], first, slots)
+    if cut is None:
         return [encode(data) for data in payloads]
-    gaps = list(zip(slots, parts[1:], strict=True))
+    head, gaps = cut
     texts = []
     for data in payloads:
-        pieces = [parts[0]]
+        pieces = [head]
         for key, after in gaps:
             value = data[key]
             pieces.append(value_texts[type(value)](value))
@@ -75,24 +75,27 @@ def shaped_texts(
 def template(
     encode: Callable[[Any], str],
     text_of: Callable[[str], str],
-    first: dict[str, Any],
-    slots: list[str],
-) -> list[str] | None:
-    """``first``'s text cut at each of ``slots`` (its fields), or None."""
+    first: dict[Any, Any],
+    slots: list[Any],
+) -> tuple[str, list[tuple[Any, str]]] | None:
+    """``first``'s text cut at each of ``slots`` (its keys): the text before the first gap and
+    each gap's key with the text after it, in the text's order (sorted keys may not be the
+    dict's); or None when a placeholder is not found exactly once."""
     marked = dict(first)
-    markers = []
+    found = []
     for index, key in enumerate(slots):
         marked[key] = SLOT.format(index)
-        markers.append(text_of(marked[key]))
+        found.append((text_of(marked[key]), key))
     text = encode(marked)
-    parts = []
-    for marker in markers:
-        if text.count(marker) != 1:
-            return None
-        before, _, text = text.partition(marker)
-        parts.append(before)
-    parts.append(text)
-    return parts
+    if any(text.count(marker) != 1 for marker, _ in found):
+        return None
+    found.sort(key=lambda marker_key: text.index(marker_key[0]))
+    gaps = []
+    for marker, key in reversed(found):
+        text, _, after = text.rpartition(marker)
+        gaps.append((key, after))
+    gaps.reverse()
+    return text, gaps
 
 
 def _differs(dumps: Any, value: Any, column: Sequence[Any]) -> bool:

@@ -325,11 +325,12 @@ class EncoderCachingJSONProvider(DefaultJSONProvider):
         )
         encode = self._encoder(COMPACT).encode
         value_texts = json_value_texts(self.ensure_ascii)
-        parts = template(encode, value_texts[str], obj, lists) if lists else None
-        if parts is None:
+        cut = template(encode, value_texts[str], obj, lists) if lists else None
+        if cut is None:
             return self.response(obj)
-        pieces = [parts[0]]
-        for key, after in zip(lists, parts[1:], strict=True):
+        head, gaps = cut
+        pieces = [head]
+        for key, after in gaps:
             items = shaped_texts(encode, self.dumps, value_texts, obj[key])
             pieces += ("[", COMPACT[0].join(items), "]", after)
         pieces.append("\n")
