@@ -9,15 +9,17 @@ varies and writes each dict's own values into the gaps: the same text each encod
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 #: A placeholder no payload has (a private-use character): found once per slot, or no template.
 SLOT = "\ue000notify-slot-{}\ue000"
 #: Values a slot may take: their JSON text does not depend on anything around them.
 SLOT_TYPES = (str, int, type(None))
+SLOT_TYPE_SET = frozenset(SLOT_TYPES)
 #: Types whose equal values have one JSON text.
 EXACT_TYPES = (str, int, bool, type(None))
 
@@ -34,7 +36,11 @@ def shaped_texts(
     ``dumps`` encodes a lone value (to compare values that are equal but may be encoded
     otherwise); ``value_texts`` gives a slot value's text as ``encode`` writes it inside a
     payload (the same ``ensure_ascii``). Raises TypeError, as ``json.dumps`` does, for what JSON
-    cannot carry."""
+    cannot carry.
+
+    The work is done a column (a key of every payload) at a time, in C where it can be: the
+    columns taken, compared and their slot values written by ``map``, each text joined from
+    the template's pieces and its values."""
     first = payloads[0] if payloads else None
     if len(payloads) < 2 or type(first) is not dict:
         return [encode(data) for data in payloads]
@@ -42,34 +48,34 @@ def shaped_texts(
     for data in payloads:
         if type(data) is not dict or list(data) != keys:
             return [encode(data) for data in payloads]
-    # A field is the same in every payload when each value is the first's object (compared by
-    # id, in C) or, failing that, has the same JSON text (1 and 1.0 are equal, not the same).
     count = len(payloads)
-    if len(keys) > 1:
-        columns = list(zip(*map(operator.itemgetter(*keys), payloads), strict=True))
-    else:
-        columns = [tuple(data[keys[0]] for data in payloads)]
-    slots = [
-        key
-        for key, column in zip(keys, columns, strict=True)
-        if list(map(id, column)).count(id(first[key])) != count
-        and _differs(dumps, first[key], column)
-    ]
-    if any(type(data[key]) not in SLOT_TYPES for data in payloads for key in slots):
-        return [encode(data) for data in payloads]
-    cut = template(encode, value_texts[str], first, slots)
+    columns: dict[Any, list[str]] = {}
+    for key in keys:
+        column = list(map(operator.itemgetter(key), payloads))
+        if not _differs(dumps, first[key], column):
+            continue
+        texts = _slot_texts(value_texts, column)
+        if texts is None:
+            return [encode(data) for data in payloads]
+        columns[key] = texts
+    cut = template(encode, value_texts[str], first, list(columns))
     if cut is None:
         return [encode(data) for data in payloads]
     head, gaps = cut
-    texts = []
-    for data in payloads:
-        pieces = [head]
-        for key, after in gaps:
-            value = data[key]
-            pieces.append(value_texts[type(value)](value))
-            pieces.append(after)
-        texts.append("".join(pieces))
-    return texts
+    pieces: list[Iterable[str]] = [itertools.repeat(head, count)]
+    for key, after in gaps:
+        pieces += (columns[key], itertools.repeat(after, count))
+    return list(map("".join, zip(*pieces, strict=True)))
+
+
+def _slot_texts(value_texts: ValueTexts, column: list[Any]) -> list[str] | None:
+    """The JSON text of each value of a slot's column, or None when one is of no slot type."""
+    kinds = set(map(type, column))
+    if not kinds <= SLOT_TYPE_SET:
+        return None
+    if len(kinds) == 1:
+        return list(map(value_texts[kinds.pop()], column))
+    return [value_texts[type(value)](value) for value in column]
 
 
 def template(
@@ -98,16 +104,20 @@ def template(
     return text, gaps
 
 
-def _differs(dumps: Any, value: Any, column: Sequence[Any]) -> bool:
-    """Whether any of ``column`` is encoded otherwise than ``value`` (all compared in C where
-    equal values of one type are encoded alike: str, int, bool, None; -0.0 == 0.0 is not)."""
+def _differs(dumps: Any, value: Any, column: list[Any]) -> bool:
+    """Whether any of ``column`` is encoded otherwise than ``value``: the same when each is
+    ``value`` itself or, failing that, has the same JSON text (1 and 1.0 are equal, not the
+    same). Compared in C: equality (``is`` first), identity, then the type where equal values
+    of one type are encoded alike (str, int, bool, None; -0.0 == 0.0 is not), else the
+    column's text against ``value``'s repeated."""
     if column.count(value) != len(column):
         return True
+    if all(map(operator.is_, column, itertools.repeat(value))):
+        return False
     kind = type(value)
     if kind in EXACT_TYPES:
-        return any(type(other) is not kind for other in column)
-    text = dumps(value)
-    return any(other is not value and dumps(other) != text for other in column)
+        return set(map(type, column)) != {kind}
+    return bool(dumps(column) != dumps([value] * len(column)))
 
 
 def json_value_texts(ensure_ascii: bool = True) -> ValueTexts:

@@ -94,7 +94,7 @@ def test_a_batch_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
 
     def dumps(obj: Any, **kwargs: Any) -> str:
-        if isinstance(obj, list):
+        if isinstance(obj, list) and obj[:1] == [EVENT]:  # a packet, not a column compared
             calls.append(obj)
         return json.dumps(obj, **kwargs)
 
