@@ -49,26 +49,26 @@ def shaped_texts(
         if type(data) is not dict or list(data) != keys:
             return [encode(data) for data in payloads]
     count = len(payloads)
-    columns: dict[Any, list[str]] = {}
+    filled: dict[Any, list[str]] = {}  # each slot's values' texts, by key
     for key in keys:
         column = list(map(operator.itemgetter(key), payloads))
         if not _differs(dumps, first[key], column):
             continue
-        texts = _slot_texts(value_texts, column)
+        texts = _column_texts(value_texts, column)
         if texts is None:
             return [encode(data) for data in payloads]
-        columns[key] = texts
-    cut = template(encode, value_texts[str], first, list(columns))
+        filled[key] = texts
+    cut = template(encode, value_texts[str], first, list(filled))
     if cut is None:
         return [encode(data) for data in payloads]
     head, gaps = cut
     pieces: list[Iterable[str]] = [itertools.repeat(head, count)]
     for key, after in gaps:
-        pieces += (columns[key], itertools.repeat(after, count))
+        pieces += (filled[key], itertools.repeat(after, count))
     return list(map("".join, zip(*pieces, strict=True)))
 
 
-def _slot_texts(value_texts: ValueTexts, column: list[Any]) -> list[str] | None:
+def _column_texts(value_texts: ValueTexts, column: list[Any]) -> list[str] | None:
     """The JSON text of each value of a slot's column, or None when one is of no slot type."""
     kinds = set(map(type, column))
     if not kinds <= SLOT_TYPE_SET:
