@@ -27,6 +27,26 @@ EXACT_TYPES = (str, int, bool, type(None))
 ValueTexts = dict[type, Callable[[Any], str]]
 
 
+def shaped_dumps(
+    encode: Callable[[Any], str], dumps: Any, value_texts: ValueTexts, obj: Any
+) -> str:
+    """``encode(obj)`` for a compact ``encode`` (items separated by ``,``), each list among a
+    dict's values encoded once per shape of its items (``shaped_texts``): a batch's answer."""
+    lists = (
+        [key for key, value in obj.items() if type(value) is list and len(value) > 1]
+        if type(obj) is dict
+        else []
+    )
+    cut = template(encode, value_texts[str], obj, lists) if lists else None
+    if cut is None:
+        return encode(obj)
+    head, gaps = cut
+    pieces = [head]
+    for key, after in gaps:
+        pieces += ("[", ",".join(shaped_texts(encode, dumps, value_texts, obj[key])), "]", after)
+    return "".join(pieces)
+
+
 def shaped_texts(
     encode: Callable[[Any], str], dumps: Any, value_texts: ValueTexts, payloads: Sequence[Any]
 ) -> list[str]:

@@ -49,7 +49,7 @@ from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wsgi import get_current_url
 
-from app.json_texts import json_value_texts, shaped_texts, template
+from app.json_texts import json_value_texts, shaped_dumps
 from app.patches.fence import fence
 
 fence(
@@ -318,23 +318,9 @@ class EncoderCachingJSONProvider(DefaultJSONProvider):
         1,000 notifications cost one encode and their ids and recipients written in."""
         if (self.compact is None and self._app.debug) or self.compact is False:
             return self.response(obj)  # indented: a list's items are not written side by side
-        lists = (
-            [key for key, value in obj.items() if type(value) is list and len(value) > 1]
-            if type(obj) is dict
-            else []
-        )
         encode = self._encoder(COMPACT).encode
-        value_texts = json_value_texts(self.ensure_ascii)
-        cut = template(encode, value_texts[str], obj, lists) if lists else None
-        if cut is None:
-            return self.response(obj)
-        head, gaps = cut
-        pieces = [head]
-        for key, after in gaps:
-            items = shaped_texts(encode, self.dumps, value_texts, obj[key])
-            pieces += ("[", COMPACT[0].join(items), "]", after)
-        pieces.append("\n")
-        return self._app.response_class("".join(pieces), mimetype=self.mimetype)
+        text = shaped_dumps(encode, self.dumps, json_value_texts(self.ensure_ascii), obj)
+        return self._app.response_class(f"{text}\n", mimetype=self.mimetype)
 
 
 def json_response(obj: Any) -> SansIOResponse:

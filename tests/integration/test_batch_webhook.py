@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from app.patches import flask as flask_patches
+from app import json_texts
 from app.services.validation import RECIPIENT_RULE
 from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, SocketClient, webhook, webhook_raw
 from tests.integration.test_sockets import send
@@ -147,13 +147,13 @@ def test_a_batch_answer_is_flasks_json_text_encoded_once_per_shape(
     body is the text Flask's provider writes for the same dict (compact, ASCII escapes, keys in
     order, a newline), with Flask's headers, though the notifications were encoded once."""
     shaped: list[int] = []
-    upstream = flask_patches.shaped_texts
+    upstream = json_texts.shaped_texts
 
     def spy(encode: Any, dumps: Any, value_texts: Any, payloads: Any) -> list[str]:
         shaped.append(len(payloads))
         return upstream(encode, dumps, value_texts, payloads)
 
-    monkeypatch.setattr(flask_patches, "shaped_texts", spy)
+    monkeypatch.setattr(json_texts, "shaped_texts", spy)
     recipients = [f"u{number}" for number in range(120)]
     for user in recipients[::7]:
         connect(user)

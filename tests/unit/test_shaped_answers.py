@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,12 @@ def assert_flasks(body: Any, sort_keys: bool = False, ensure_ascii: bool = True)
     assert mine.get_data() == theirs.get_data()
     assert list(mine.headers.items()) == list(theirs.headers.items())
     assert (mine.status, mine.mimetype) == (theirs.status, theirs.mimetype)
+
+
+def assert_stored_alike(body: Any) -> None:
+    """What ``_send_once`` stores with the key is ``json.dumps``'s text (ensure_ascii off)."""
+    stored = zlib.decompress(idempotency.encode(body)).decode("utf-8", "surrogatepass")
+    assert stored == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def sent(
@@ -140,6 +147,11 @@ def test_an_answer_is_flasks_byte_for_byte(name: str, sort_keys: bool, ensure_as
     assert_flasks(CASES[name], sort_keys, ensure_ascii)
 
 
+@pytest.mark.parametrize("name", CASES)
+def test_the_answer_stored_with_a_key_is_json_dumps_text(name: str) -> None:
+    assert_stored_alike(CASES[name])
+
+
 def test_in_debug_mode_the_answer_is_flasks_indented() -> None:
     ours, upstream = apps()
     ours.debug = upstream.debug = True
@@ -199,6 +211,28 @@ def test_any_send_is_answered_as_flask_answers_it(
     if repeated:
         body = idempotency.decode(idempotency.encode(body))
     assert_flasks(body, sort_keys, ensure_ascii)
+    assert_stored_alike(body)
+
+
+class Counting:
+    """An encoder that notes what it encodes."""
+
+    def __init__(self, encoder: json.JSONEncoder, encoded: list[Any]) -> None:
+        self.encoder, self.encoded = encoder, encoded
+
+    def encode(self, obj: Any) -> str:
+        self.encoded.append(obj)
+        return self.encoder.encode(obj)
+
+
+def a_thousand() -> dict[str, Any]:
+    return sent(
+        [f"ü-{i}-🎉" for i in range(1000)],
+        list(range(1, 1001)),
+        message="héllo 😀",
+        data={"orderId": 7},
+        pushed=frozenset(range(0, 1000, 2)),
+    )
 
 
 @pytest.mark.parametrize(("sort_keys", "ensure_ascii"), [(False, True), (True, False)])
@@ -209,28 +243,22 @@ def test_a_thousand_notifications_are_encoded_once(
     encoded: list[Any] = []
     upstream = EncoderCachingJSONProvider._encoder
 
-    class Counting:
-        def __init__(self, encoder: json.JSONEncoder) -> None:
-            self.encoder = encoder
-
-        def encode(self, obj: Any) -> str:
-            encoded.append(obj)
-            return self.encoder.encode(obj)
-
     def counting(self: EncoderCachingJSONProvider, separators: Any) -> Any:
-        return Counting(upstream(self, separators))
+        return Counting(upstream(self, separators), encoded)
 
     monkeypatch.setattr(EncoderCachingJSONProvider, "_encoder", counting)
-    body = sent(
-        [f"ü-{i}-🎉" for i in range(1000)],
-        list(range(1, 1001)),
-        message="héllo 😀",
-        data={"orderId": 7},
-        pushed=frozenset(range(0, 1000, 2)),
-    )
+    body = a_thousand()
     ours, theirs = apps(sort_keys, ensure_ascii)
     with ours.app_context():
         mine = flask_patches.json_response(body)
     with theirs.app_context():
         assert mine.get_data() == theirs.json.response(body).get_data()
+    assert len(encoded) == 2 and encoded[1]["id"] == SLOT.format(0)
+
+
+def test_the_answer_stored_with_a_key_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[Any] = []
+    monkeypatch.setattr(idempotency, "ENCODER", Counting(idempotency.ENCODER, encoded))
+    body = a_thousand()
+    assert_stored_alike(body)
     assert len(encoded) == 2 and encoded[1]["id"] == SLOT.format(0)
