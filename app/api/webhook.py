@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
+from werkzeug.sansio.response import Response as SansIOResponse
 
+from app.patches.flask import json_response
 from app.request_body import request_body
 from app.request_locals import current_request, environ_key
 from app.security.authentication import API_KEY_FIELD, api_key_required
@@ -26,17 +28,17 @@ def payload() -> dict[str, Any]:
 
 @bp.post("/webhook/notify")
 @api_key_required
-def notify(key_id: str) -> tuple[dict[str, Any], int]:
+def notify(key_id: str) -> tuple[SansIOResponse, int]:
     """Called by other servers; 201 with the stored notification (``recipientId``) or
-    notifications (``recipientIds``), the first answer again for a repeated ``Idempotency-Key``,
-    or the contract's error."""
+    notifications (``recipientIds``, encoded once per shape: ``json_response``), the first
+    answer again for a repeated ``Idempotency-Key``, or the contract's error."""
     answer = sending.submit_many(
         payload(),
         sender_id=None,
         idempotency_key_header=current_request().environ.get(_IDEMPOTENCY_KEY),
         owner=key_id,
     )
-    return answer.body, answer.status
+    return json_response(answer.body), answer.status
 
 
 @bp.post("/webhook/revoke")

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import socketio
@@ -38,6 +37,7 @@ from engineio import packet as eio_packet
 from engineio import server as engineio_server
 from socketio import packet
 
+from app.json_texts import SLOT_TYPES, ValueTexts, json_value_texts, shaped_texts
 from app.patches import engineio
 from app.patches.fence import fence, replace
 
@@ -298,16 +298,8 @@ class IndexedManager(IndexedRooms, socketio.Manager):  # type: ignore[misc]
 # ---- many emits at once: one encode per packet shape ----------------------------------------
 # A batch's notifications differ in their id and recipient only; python-socketio's
 # ``Manager.emit`` makes a Packet for each (walking the payload for binary parts) and encodes it
-# with ``json.dumps``. ``event_texts`` encodes the first payload once with a placeholder in each
-# varying field and writes each payload's own values into the gaps: the same text
-# ``Packet.encode`` makes (tests/unit/test_event_texts.py compares them).
-
-#: A placeholder no payload has (a private-use character): found once per slot, or no template.
-SLOT = "\ue000notify-slot-{}\ue000"
-#: Values a slot may take: their JSON text does not depend on anything around them.
-SLOT_TYPES = (str, int, type(None))
-#: Types whose equal values have one JSON text.
-EXACT_TYPES = (str, int, bool, type(None))
+# with ``json.dumps``. ``event_texts`` encodes the packets through ``json_texts.shaped_texts``:
+# the same text ``Packet.encode`` makes (tests/unit/test_event_texts.py compares them).
 
 
 class Emit(NamedTuple):
@@ -324,86 +316,19 @@ def event_text(dumps: Any, event: str, data: Any) -> str:
     return str(packet.EVENT) + text
 
 
-def _template(dumps: Any, event: str, first: dict[str, Any], slots: list[str]) -> list[str] | None:
-    """``first``'s packet text cut at each of ``slots`` (its fields), or None."""
-    marked = dict(first)
-    markers = []
-    for index, key in enumerate(slots):
-        marked[key] = SLOT.format(index)
-        markers.append(dumps(marked[key]))
-    text = event_text(dumps, event, marked)
-    parts = []
-    for marker in markers:
-        if text.count(marker) != 1:
-            return None
-        before, _, text = text.partition(marker)
-        parts.append(before)
-    parts.append(text)
-    return parts
-
-
 def event_texts(dumps: Any, event: str, payloads: Sequence[Any]) -> list[str]:
     """The Socket.IO EVENT packet text of ``event`` with each payload (``event_text``), the
-    payloads that share a shape (dicts with the same keys in the same order, equal but for a
-    few str/int fields) encoded once. Raises TypeError, as ``json.dumps`` does, for what JSON
-    cannot carry (bytes: the caller sends those python-socketio's way, with attachments)."""
-    first = payloads[0] if payloads else None
-    if len(payloads) < 2 or type(first) is not dict:
-        return [event_text(dumps, event, data) for data in payloads]
-    keys = list(first)
-    for data in payloads:
-        if type(data) is not dict or list(data) != keys:
-            return [event_text(dumps, event, data) for data in payloads]
-    # A field is the same in every payload when each value is the first's object (compared by
-    # id, in C) or, failing that, has the same JSON text (1 and 1.0 are equal, not the same).
-    count = len(payloads)
-    if len(keys) > 1:
-        columns = list(zip(*map(operator.itemgetter(*keys), payloads), strict=True))
-    else:
-        columns = [tuple(data[keys[0]] for data in payloads)]
-    slots = [
-        key
-        for key, column in zip(keys, columns, strict=True)
-        if list(map(id, column)).count(id(first[key])) != count
-        and _differs(dumps, first[key], column)
-    ]
-    if any(type(data[key]) not in SLOT_TYPES for data in payloads for key in slots):
-        return [event_text(dumps, event, data) for data in payloads]
-    parts = _template(dumps, event, first, slots)
-    if parts is None:
-        return [event_text(dumps, event, data) for data in payloads]
-    text_of = slot_texts(dumps)
-    gaps = list(zip(slots, parts[1:], strict=True))
-    texts = []
-    for data in payloads:
-        pieces = [parts[0]]
-        for key, after in gaps:
-            value = data[key]
-            pieces.append(text_of[type(value)](value))
-            pieces.append(after)
-        texts.append("".join(pieces))
-    return texts
+    payloads that share a shape encoded once (``json_texts.shaped_texts``). Raises TypeError, as
+    ``json.dumps`` does, for what JSON cannot carry (bytes: the caller sends those
+    python-socketio's way, with attachments)."""
+    return shaped_texts(
+        lambda data: event_text(dumps, event, data), dumps, slot_texts(dumps), payloads
+    )
 
 
-def _differs(dumps: Any, value: Any, column: Sequence[Any]) -> bool:
-    """Whether any of ``column`` is encoded otherwise than ``value`` (all compared in C where
-    equal values of one type are encoded alike: str, int, bool, None; -0.0 == 0.0 is not)."""
-    if column.count(value) != len(column):
-        return True
-    kind = type(value)
-    if kind in EXACT_TYPES:
-        return any(type(other) is not kind for other in column)
-    text = dumps(value)
-    return any(other is not value and dumps(other) != text for other in column)
-
-
-def slot_texts(dumps: Any) -> dict[type, Callable[[Any], str]]:
+def slot_texts(dumps: Any) -> ValueTexts:
     """The JSON text of a slot's value by its type: ``dumps`` itself, or for ``json.dumps`` with
     its defaults what it calls (its C string encoder, ``int.__repr__``)."""
     if dumps is not json.dumps:
         return dict.fromkeys(SLOT_TYPES, dumps)
-    return {
-        str: json.encoder.encode_basestring_ascii,
-        int: int.__repr__,
-        type(None): lambda _value: "null",
-    }
+    return json_value_texts()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from app import json_texts
 from app.services.validation import RECIPIENT_RULE
 from tests.conftest import API_KEY, NOTIFICATION_KEYS, Rows, SocketClient, webhook, webhook_raw
 from tests.integration.test_sockets import send
@@ -135,6 +136,41 @@ def test_a_batch_is_pushed_to_each_online_recipient_and_kept_for_the_others(
     assert by_recipient["alice"]["deliveredAt"] and by_recipient["carol"]["deliveredAt"] is None
     status = {row["recipient_id"]: row["status"] for row in rows("notifications")}
     assert status == {"alice": "delivered", "carol": "pending", "bob": "delivered"}
+
+
+def test_a_batch_answer_is_flasks_json_text_encoded_once_per_shape(
+    connect: Callable[..., SocketClient],
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pending and delivered, non-ASCII and quotes, 1 and 1.0, ids of several digit counts: the
+    body is the text Flask's provider writes for the same dict (compact, ASCII escapes, keys in
+    order, a newline), with Flask's headers, though the notifications were encoded once."""
+    shaped: list[int] = []
+    upstream = json_texts.shaped_texts
+
+    def spy(encode: Any, dumps: Any, value_texts: Any, payloads: Any) -> list[str]:
+        shaped.append(len(payloads))
+        return upstream(encode, dumps, value_texts, payloads)
+
+    monkeypatch.setattr(json_texts, "shaped_texts", spy)
+    recipients = [f"u{number}" for number in range(120)]
+    for user in recipients[::7]:
+        connect(user)
+    message = 'héllo "wörld" 😀 \\ </script> \u2028'
+    data = {"n": 1, "f": 1.0, "big": 10**20, "list": [None, True, -0.0], "ü": {"q": '"'}}
+    response = batch(client, recipients, message=message, data=data)
+    raw = response.get_data()
+    body = json.loads(raw)
+    statuses = {n["status"] for n in body["notifications"]}
+    assert response.status_code == 201 and statuses == {"pending", "delivered"}
+    assert raw == json.dumps(body, separators=(",", ":")).encode() + b"\n"
+    assert raw.isascii() and '"f":1.0' in raw.decode() and '"n":1,' in raw.decode()
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Content-Length"] == str(len(raw))
+    single = webhook(client, {"recipientId": "u0", "message": "m"})
+    assert [k for k, _ in response.headers] == [k for k, _ in single.headers]
+    assert shaped == [120]
 
 
 def test_a_single_recipient_webhook_still_answers_with_one_notification(
