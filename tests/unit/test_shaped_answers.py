@@ -73,7 +73,8 @@ def sent(
     ``storage._stored``'s copies, ``pushed`` ones shown delivered, ``unheard`` ones back to
     pending (``_deliver_batch``)."""
     send = NewSend(tuple(recipients), message, "info", data, batch=batch)
-    stored = storage._stored(ids, storage.row_values(send, None, NOW))
+    values = storage.row_values(send, None, NOW)
+    stored = storage._stored(ids, values, storage._runs(values, same_columns=True))
     delivery.mark_delivered([n for i, n in enumerate(stored) if i in pushed], LATER)
     for i in unheard:
         stored[i]["status"] = Status.PENDING.value
