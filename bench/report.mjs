@@ -79,7 +79,8 @@ const ob = ours("batch");
 const pb = peer("batch");
 if (ob) {
   row("batch webhook, 1,000 recipients: recipients/s stored and delivered", ob.recipientsPerSec, pb?.supported === false ? "n/a (no batch)" : pb?.recipientsPerSec, true);
-  lost.push(["batch webhook", `${ob.rounds} × ${ob.recipients}`, `${ob.lost} of ${ob.rounds * ob.recipients}`, "n/a"]);
+  const sent = ob.rounds + (ob.warmupRounds || 0); // the warm-up rounds count for losses too
+  lost.push(["batch webhook", `${sent} × ${ob.recipients}`, `${ob.lost} of ${sent * ob.recipients}`, "n/a"]);
 }
 
 const floor = load("floor", "floor");
