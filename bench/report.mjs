@@ -156,6 +156,13 @@ const oursOf = [
   ["our webhook, 64 in flight", cpuAt64(ours("throughput")), cpuAt64(peer("throughput"))],
   ["our socket send_notification, 64 in flight", cpuAt64(ours("socket")), cpuAt64(peer("socket"))],
 ];
+// Ours over the floors: both are CPython under the same worker, so this moves less with the
+// machine than ours over the peer (a Node process) does; compare runs on it.
+const over = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "n/a");
+const floorSio = levelsOf(load("floor-sio", "socket")).find((y) => y.inFlight === 64)?.serverCpuMsPerNotification;
+const floorLine = floor
+  ? `Ours over the floors (both CPython under the same worker, so this moves less with the machine than ours over the peer): webhook ${over(oursOf[0][1], floor.serverCpuMsPerRequest)} the bare Flask route, socket send ${over(oursOf[1][1], floorSio)} bare python-socketio.`
+  : "";
 
 // ---- garbage collection in our worker, from its log (GC_PAUSE_LOG_MS=5 in run.sh) ----------------
 let gcLine = "Not measured in this run.";
@@ -218,6 +225,8 @@ this run. Server CPU per request or acked event.
 |---|---|---|
 ${floorRows.map((r) => `| ${r.join(" | ")} |`).join("\n") || "| not measured | | |"}
 ${oursOf.map((r) => `| ${r[0]} (peer: ${fmt(r[2])} ms) | | ${fmt(r[1])} |`).join("\n")}
+
+${floorLine}
 
 ## Garbage collection
 
