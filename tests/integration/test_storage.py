@@ -226,3 +226,25 @@ def test_the_notifications_returned_are_the_rows_read_back(make_app: Callable[..
     assert stored[4]["message"] == "changed in one row only"
     assert stored[3]["message"] == stored[5]["message"] != stored[4]["message"]
     assert len({id(n) for n in stored}) == len(stored)
+
+
+def test_missed_runs_its_two_statements_made_once(make_app: Callable[..., Any]) -> None:
+    """What a connect replays, read by one of two statements built at import (a statement built
+    per call is keyed for SQLAlchemy's cache on every connect), with the same rows: pending
+    ones, or with a lastId every newer one and every pending one, oldest first, at most the
+    limit."""
+    app = make_app()
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    send = NewSend(("reader",) * 5 + ("other",), "m", "t", None, batch=True)
+    executed: list[Any] = []
+    with app.app_context(), db.engine.begin() as connection:
+        ids = [n["id"] for n in storage.insert(connection, storage.row_values(send, None, now))]
+        storage.record_delivered(connection, ids[1:3], now)
+        sa.event.listen(connection, "before_execute", lambda _c, s, *_: executed.append(s))
+        pending = storage.missed(connection, "reader", None, 10)
+        since = storage.missed(connection, "reader", ids[1], 10)
+        limited = storage.missed(connection, "reader", None, 2)
+    assert executed == [storage.MISSED_PENDING, storage.MISSED_SINCE, storage.MISSED_PENDING]
+    assert [n["id"] for n in pending] == [ids[0], ids[3], ids[4]]
+    assert [n["id"] for n in since] == [ids[0], ids[2], ids[3], ids[4]]
+    assert [n["id"] for n in limited] == [ids[0], ids[3]]
