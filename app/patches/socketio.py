@@ -60,6 +60,23 @@ for _name, _sha, _why in (
 ):
     fence(f"socketio.base_manager.BaseManager.{_name}", _sha, _why)
 
+#: python-socketio's uses of a namespace's pending connects and disconnects: a list made by
+#: ``self.pending_...[namespace] = []``, then ``append``, ``in``, ``remove`` and ``len`` only.
+for _name, _sha in (
+    ("__init__", "bfee992d912fe9a4c1ba65094bb011c65a7721abd345a60ff1cc99df127c5a94"),
+    ("pre_connect", "bfdba4c0c8f1bd8ac98edee1b3aece8c820a0a9d0528776c36db5cea1724d01a"),
+    ("connect", "a0214ac7cb24346cbfeec7e87f4f1b7b647622312811345dd093480be4eb330b"),
+    ("is_pre_connected", "40a897c4ab2ccc5daa90d1858ef7d500ac68fb9836c121e53f61b3a98239a517"),
+    ("is_connected", "d37721466718b4f48d4a73edb545b660bd4c253027009eb68663d3564cce2341"),
+    ("pre_disconnect", "18a8d01ed87a96828b48c432aed6c0bbbe8baf883647299ad5c061c8c2552723"),
+):
+    fence(
+        f"socketio.base_manager.BaseManager.{_name}",
+        _sha,
+        "relied on by PendingByNamespace: the pending lists are made by item assignment and "
+        "used by append, in, remove and len only",
+    )
+
 
 fence(
     "socketio.server.Server._handle_eio_message",
@@ -202,14 +219,44 @@ def install() -> None:
     replace(socketio.Server, "_handle_connect", handle_connect)
 
 
+class PendingSids(dict[str, None]):
+    """A namespace's pending connects (or disconnects) in order, as python-socketio's list is
+    used (``append``, ``in``, ``remove``, ``len``), with ``in`` a lookup, not a scan: hundreds of
+    sockets connecting at once made every ``is_connected`` read them all (3.5 % of a connect
+    burst's CPU, bench/PROFILE.md), and a mass disconnect was quadratic."""
+
+    def append(self, sid: str) -> None:
+        self[sid] = None
+
+    def remove(self, sid: str) -> None:
+        del self[sid]
+
+
+class PendingByNamespace(dict[str, PendingSids]):
+    """``pending_connect`` / ``pending_disconnect``: the list python-socketio assigns to a
+    namespace is kept as ``PendingSids``."""
+
+    def __setitem__(self, namespace: str, sids: Any) -> None:
+        pending = PendingSids()
+        for sid in sids:
+            pending.append(sid)
+        super().__setitem__(namespace, pending)
+
+
 class IndexedRooms:
-    """Mixin for a python-socketio manager (before it in the bases): the rooms of each client."""
+    """Mixin for a python-socketio manager (before it in the bases): the rooms of each client,
+    and the pending connects and disconnects by sid (``PendingByNamespace``)."""
 
     rooms: dict[str, dict[Any, Any]]
     callbacks: dict[str, Any]
-    pending_connect: dict[str, list[str]]
-    pending_disconnect: dict[str, list[str]]
+    pending_connect: PendingByNamespace
+    pending_disconnect: PendingByNamespace
     server: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending_connect = PendingByNamespace()
+        self.pending_disconnect = PendingByNamespace()
 
     def _client_rooms(self) -> dict[tuple[str, str], set[Any]]:
         index: dict[tuple[str, str], set[Any]] | None = self.__dict__.get("_rooms_by_client")

@@ -1,4 +1,5 @@
-"""The per-client room index: the same rooms as python-socketio's, found without a scan."""
+"""The per-client room index: the same rooms as python-socketio's, found without a scan; the
+pending connects and disconnects, found without a scan."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Any
 
 import pytest
 import socketio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.patches.socketio import IndexedManager, IndexedRooms
+from app.patches.socketio import IndexedManager, IndexedRooms, PendingSids
+from tests.conftest import REPRODUCIBLE
 
 pytestmark = pytest.mark.unit
 NS = "/"
@@ -56,3 +60,53 @@ def test_the_message_queue_manager_has_the_index_too() -> None:
     from app.message_queue import RoutedRedisManager
 
     assert issubclass(RoutedRedisManager, IndexedRooms)
+
+
+# ---- pending connects and disconnects, looked up by sid ---------------------------------------
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["pre_connect", "connect", "pre_disconnect", "disconnect"]),
+        st.integers(0, 5),
+    ),
+    max_size=40,
+)
+
+
+def answers(manager: Any, steps: list[tuple[str, int]]) -> list[Any]:
+    """Each step's effect as seen through python-socketio's own questions."""
+    manager.set_server(socketio.Server())
+    sids: dict[int, str] = {}
+    seen = []
+    for step, n in steps:
+        if step == "pre_connect":
+            sid = manager.pre_connect(f"eio-{n}", NS)
+            if sid is not None:
+                sids[n] = sid
+        elif n in sids:
+            try:
+                getattr(manager, "basic_disconnect" if step == "disconnect" else step)(sids[n], NS)
+            except (KeyError, ValueError) as error:  # a step out of order: upstream's own errors
+                seen.append(type(error).__name__)
+        seen.append(
+            [(manager.is_pre_connected(s, NS), manager.is_connected(s, NS)) for s in sids.values()]
+        )
+    return seen
+
+
+@settings(REPRODUCIBLE, max_examples=300)
+@given(OPERATIONS)
+def test_pending_sids_answer_as_python_socketios_lists(steps: list[tuple[str, int]]) -> None:
+    assert answers(IndexedManager(), steps) == answers(socketio.Manager(), steps)
+
+
+def test_a_pending_sid_is_found_without_a_scan() -> None:
+    manager = IndexedManager()
+    manager.set_server(socketio.Server())
+    sids = [manager.pre_connect(f"eio-{n}", NS) for n in range(3)]
+    pending = manager.pending_connect[NS]
+    assert isinstance(pending, PendingSids) and list(pending) == sids
+    manager.connect(sids[1], NS)
+    manager.pre_disconnect(sids[0], NS)
+    assert isinstance(manager.pending_disconnect[NS], PendingSids)
+    assert [manager.is_connected(s, NS) for s in sids] == [False, True, False]
