@@ -27,6 +27,15 @@ from tests.faults.raw import ACCEPTED, closed_by_server, engineio_socket, handsh
 LIMIT = 20
 
 
+def in_one_window(seconds: float = 60, room: float = 10) -> None:
+    """Wait, if need be, until a limit's window of ``seconds`` has ``room`` seconds left: the
+    sliding window counter weighs the window before by the time left in it, rounded down, so a
+    burst across a boundary may pass one hit more than the limit (``services.limit_storage``)."""
+    left = seconds - time.time() % seconds
+    if left < room:
+        time.sleep(left + 0.1)
+
+
 def new_user(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:6]}"
 
@@ -46,6 +55,7 @@ def test_an_event_flood_from_many_sockets_of_one_user_is_cut_at_the_shared_limit
         payload = {"recipientId": recipient, "message": message}
         return message, sockets[n % len(sockets)].call("send_notification", payload)
 
+    in_one_window()
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(fire, range(LIMIT * 3)))
     for message, ack in answers:
@@ -70,6 +80,7 @@ def test_handshakes_over_the_per_address_limit_are_refused_on_every_process(
     limits = {"CONNECT_RATE_LIMIT": "10/minute"}
     first, second = start_server(**limits), start_server(**limits)
     good = token(new_user("many"))
+    in_one_window()
     answers = [handshake((first, second)[n % 2].url, {"token": good}) for n in range(15)]
     assert answers[:10] == [ACCEPTED] * 10, answers
     for answer in answers[10:]:
