@@ -23,17 +23,9 @@ from tests.e2e import servers
 from tests.faults.conftest import StartServer, newest_id
 from tests.faults.load import Fleet, Ledger, post
 from tests.faults.raw import ACCEPTED, closed_by_server, engineio_socket, handshake
+from tests.limit_windows import in_one_window
 
 LIMIT = 20
-
-
-def in_one_window(seconds: float = 60, room: float = 10) -> None:
-    """Wait, if need be, until a limit's window of ``seconds`` has ``room`` seconds left: the
-    sliding window counter weighs the window before by the time left in it, rounded down, so a
-    burst across a boundary may pass one hit more than the limit (``services.limit_storage``)."""
-    left = seconds - time.time() % seconds
-    if left < room:
-        time.sleep(left + 0.1)
 
 
 def new_user(name: str) -> str:
