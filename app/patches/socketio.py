@@ -257,6 +257,31 @@ class IndexedRooms:
         super().__init__(*args, **kwargs)
         self.pending_connect = PendingByNamespace()
         self.pending_disconnect = PendingByNamespace()
+        #: Sockets whose connect replay is under way, with the pushes ``emit_each`` held for
+        #: them meanwhile (``hold_pushes``).
+        self.held: dict[str, list[tuple[str, eio_packet.Packet]]] = {}
+
+    def hold_pushes(self, sid: str) -> None:
+        """Keep ``emit_each``'s pushes to ``sid`` until ``release_pushes``: a socket in its
+        room gets live pushes while its replay is read, and a newer id ahead of the replayed
+        ones would make a client that saves the newest id seen as ``lastId`` skip them."""
+        self.held.setdefault(sid, [])
+
+    def release_pushes(self, sid: str) -> None:
+        """Send what was held for ``sid`` in order, then stop holding; pushes that arrive
+        while it is sent queue behind it."""
+        waiting = self.held.get(sid)
+        if waiting is None:
+            return
+        send = self.server._send_eio_packet
+        while waiting:
+            eio_sid, pkt = waiting.pop(0)
+            send(eio_sid, pkt)
+        del self.held[sid]
+
+    def drop_pushes(self, sid: str) -> None:
+        """Stop holding for a socket refused or gone, dropping what was held."""
+        self.held.pop(sid, None)
 
     def _client_rooms(self) -> dict[tuple[str, str], set[Any]]:
         index: dict[tuple[str, str], set[Any]] | None = self.__dict__.get("_rooms_by_client")
@@ -300,11 +325,15 @@ class IndexedRooms:
         direct = _sends_upstream(server) and not eio.logger.isEnabledFor(logging.INFO)
         send_whole = engineio.send_whole
         get_participants = self.get_participants  # type: ignore[attr-defined]
+        held = self.held
         for e, text in zip(emits, texts, strict=True):
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
             frame = None
             for sid, eio_sid in get_participants(namespace, e.room):
                 if sid == e.skip_sid:
+                    continue
+                if held and sid in held:
+                    held[sid].append((eio_sid, pkt))
                     continue
                 if direct:
                     if frame is None:
@@ -320,6 +349,7 @@ class IndexedRooms:
         for room in list(self._client_rooms().get((namespace, sid), ())):
             self.basic_leave_room(sid, namespace, room)
         self.callbacks.pop(sid, None)
+        self.held.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             waiting = pending.get(namespace)
             if waiting is not None and sid in waiting:

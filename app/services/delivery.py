@@ -74,8 +74,30 @@ def push_to_socket(sid: str, notifications: Sequence[NotificationDict]) -> None:
         socketio.emit(NEW_NOTIFICATION, notification, to=sid, ignore_queue=True)
 
 
+def _rooms() -> IndexedRooms | None:
+    manager = socketio.server.manager if socketio.server else None
+    return manager if isinstance(manager, IndexedRooms) else None
+
+
+def hold_pushes(sid: str) -> None:
+    """Hold live pushes to a connecting socket of this process until its replay is complete
+    (``complete_replay`` sends them after ``replay_complete``), so that it sees the replay's
+    ids, oldest first, before any newer live one."""
+    rooms = _rooms()
+    if rooms is not None:
+        rooms.hold_pushes(sid)
+
+
+def drop_pushes(sid: str) -> None:
+    """Stop holding for a socket refused or gone."""
+    rooms = _rooms()
+    if rooms is not None:
+        rooms.drop_pushes(sid)
+
+
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
-    """Tell one socket of this process its replay is over, once its handshake is answered.
+    """Tell one socket of this process its replay is over, once its handshake is answered,
+    then send the live pushes held for it meanwhile (``hold_pushes``).
 
     Called from the connect handler, whose emits python-socketio queues before the CONNECT
     packet (sent when the handler returns): the JS client buffers such events, but a client
@@ -96,10 +118,13 @@ def _emit_once_connected(sid: str, event: str, data: dict[str, Any]) -> None:
     for _ in range(CONNECT_WAIT_STEPS):
         if manager.is_connected(sid, "/"):
             socketio.emit(event, data, to=sid, ignore_queue=True)
+            if isinstance(manager, IndexedRooms):
+                manager.release_pushes(sid)
             return
         if not manager.is_pre_connected(sid, "/"):
-            return  # refused, or gone
+            break  # refused, or gone
         socketio.sleep(0.01)
+    drop_pushes(sid)
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:

@@ -19,7 +19,7 @@ from app.payloads.rules import MAX_ID, whole_number
 from app.security.tokens import Claims, TokenRefused, verify
 from app.services import replay
 from app.services.connection_logs import connection_logs
-from app.services.delivery import user_room
+from app.services.delivery import drop_pushes, hold_pushes, user_room
 from app.services.presence import presence
 from app.services.rate_limits import handshake_retry_after
 from app.sockets import lifecycle, sessions
@@ -114,6 +114,7 @@ def on_connect(auth: object = None) -> None:
 def undo_session(sid: str) -> str | None:
     """Forget a socket being refused: no user bound to it, not online; returns its user."""
     live_sessions().untrack(sid)
+    drop_pushes(sid)
     user = sessions.release(sid)
     if user is not None:
         presence().remove(user, sid)
@@ -126,6 +127,7 @@ def open_session(auth: object) -> None:
     Join the room first, so that any push from now on reaches this socket; then register as
     online, so senders from now on push instead of leaving rows pending; only then read what is
     pending (or newer than ``lastId``), which covers every row committed before registration.
+    Live pushes are held from the join until ``replay_complete`` is sent, so they follow it.
 
     The token's deadlines are tracked as the room is joined, with no I/O since the revocation
     check: a revocation that arrives later finds this socket (``app.sockets.live``).
@@ -133,6 +135,7 @@ def open_session(auth: object) -> None:
     claims = authenticate_handshake(auth)
     user = claims.user
     sid: str = request.sid  # type: ignore[attr-defined]
+    hold_pushes(sid)  # until the replay is complete: its ids first, oldest first
     join_room(user_room(user))
     live_sessions().track(sid, claims)
     sessions.bind(sid, user)

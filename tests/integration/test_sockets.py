@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from app.extensions import db, socketio
 from app.models import Notification
 from app.registry import services
-from app.services import replay
+from app.services import replay, storage
 from app.services.presence import presence
 from tests.conftest import JWT_SECRET, NOTIFICATION_KEYS, Rows, SocketClient, poll, webhook
 
@@ -424,6 +424,39 @@ def test_replay_complete_follows_the_replay_and_says_when_it_was_truncated(
     assert [n["id"] for n in rest.events("new_notification")] == [n["id"] for n in sent[1:]]
 
 
+def test_a_push_during_the_replay_waits_for_it_so_the_newest_id_seen_is_a_safe_last_id(
+    connect: Callable[..., SocketClient],
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A notification stored and pushed live while a connect's replay is being read (the
+    socket is already in its room) reaches the socket after the replay and its
+    ``replay_complete``: a client that saves the newest id it has seen as ``lastId`` and drops
+    mid-replay must not skip the older, replayed ones (tests/e2e/test_cluster.py's reconnect
+    race lost one that way)."""
+    missed = [post(client, "bob", f"missed {i}") for i in range(2)]
+    live: list[dict[str, Any]] = []
+    read = storage.missed
+
+    def read_then_a_live_send(*args: Any) -> Any:
+        found = read(*args)
+        if not live:
+            live.append(post(client, "bob", "live"))
+        return found
+
+    monkeypatch.setattr(storage, "missed", read_then_a_live_send)
+    bob = connect("bob")
+    bob.wait_for("new_notification", 3)
+    bob.wait_for("replay_complete")
+    assert [(pkt["name"], pkt["args"][0].get("id")) for pkt in bob.history] == [
+        ("new_notification", missed[0]["id"]),
+        ("new_notification", missed[1]["id"]),
+        ("replay_complete", None),
+        ("new_notification", live[0]["id"]),
+    ]
+    assert socketio.server.manager.held == {}  # released once sent
+
+
 def test_replay_complete_with_nothing_missed_gives_back_the_last_id_or_null(
     connect: Callable[..., SocketClient],
 ) -> None:
@@ -586,6 +619,7 @@ def test_a_handshake_during_a_database_outage_is_refused_service_unavailable(
     assert alice.refusal() == ("service_unavailable", {"code": "service_unavailable"})
     with app.app_context():
         assert presence().online(["alice"]) == set()
+    assert socketio.server.manager.held == {}  # no pushes kept for the refused socket
 
 
 @pytest.mark.mariadb
@@ -617,6 +651,7 @@ def test_a_connect_that_fails_inside_is_refused_not_accepted_half_set_up(
     assert client.refusal() == ("internal_error", {"code": "internal_error"})
     with app.app_context():
         assert presence().online(["alice"]) == set()
+    assert socketio.server.manager.held == {}  # no pushes kept for the refused socket
 
 
 @pytest.mark.parametrize("garbage", ['2["unterminated"', "7", "2{}", "2", '3["no ack'])
