@@ -582,21 +582,29 @@ class DirectFrameWriter(FrameWriter):
             if pkt is None or websocket.closed:
                 break  # the close, or a dead socket: the greenlet's way (upstream's)
             frame = websocket_frame(pkt.encode())
-            try:
-                sent = connection.send(frame, 0, 0.0)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
+            sent = self.send_now(frame)
+            if sent is None:
                 break  # the greenlet's send fails too, and closes as upstream does
             if sent:
                 self.queue.get(block=False)
                 self.queue.task_done()
             if sent < len(frame):
-                if sent:
-                    self.rest = frame[sent:]
                 break
         if queue or self.rest is not None:
             super().wake()
+
+    def send_now(self, frame: bytes) -> int | None:
+        """Hand ``frame`` to the kernel without waiting: the bytes it took (its unsent end, if
+        any, kept as ``rest`` for the greenlet), or None when the connection failed."""
+        try:
+            sent: int = self.connection.send(frame, 0, 0.0)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return None
+        if 0 < sent < len(frame):
+            self.rest = frame[sent:]
+        return sent
 
     def drain(self) -> None:
         rest, self.rest = self.rest, None
@@ -633,14 +641,9 @@ def send_whole(eio: Any, eio_sid: str, frame: bytes) -> bool:
         return False
     if not sock.check_ping_timeout():
         return False  # closed now, a CLOSE queued: send_packet finds it closed, as upstream
-    try:
-        sent = connection.send(frame, 0, 0.0)
-    except OSError:  # BlockingIOError (nothing taken) among them
-        return False
-    if sent < len(frame):
-        if not sent:
-            return False
-        writer.rest = frame[sent:]
+    if not writer.send_now(frame):
+        return False  # nothing taken, or a failed connection: send_packet's way
+    if writer.rest is not None:
         FrameWriter.wake(writer)  # the greenlet sends the rest, then what is queued after it
     return True
 

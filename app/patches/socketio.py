@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import socketio
 from engineio import packet as eio_packet
@@ -237,10 +237,7 @@ class PendingByNamespace(dict[str, PendingSids]):
     namespace is kept as ``PendingSids``."""
 
     def __setitem__(self, namespace: str, sids: Any) -> None:
-        pending = PendingSids()
-        for sid in sids:
-            pending.append(sid)
-        super().__setitem__(namespace, pending)
+        super().__setitem__(namespace, cast(PendingSids, PendingSids.fromkeys(sids)))
 
 
 class IndexedRooms:
