@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, cast
 
 import socketio
@@ -206,6 +206,12 @@ def handle_connect(self: Any, eio_sid: str, namespace: str | None, data: Any) ->
     namespace = namespace or "/"
     if serves(self, namespace):
         _upstream_handle_connect(self, eio_sid, namespace, data)
+        manager = self.manager
+        if isinstance(manager, IndexedRooms) and manager.on_connected:
+            sid = manager.sid_from_eio_sid(eio_sid, namespace)  # type: ignore[attr-defined]
+            then = manager.on_connected.pop(sid, None) if sid is not None else None
+            if then is not None:
+                then()
         return
     refusal = self.packet_class(packet.CONNECT_ERROR, data=INVALID_NAMESPACE, namespace=namespace)
     self._send_packet(eio_sid, refusal)
@@ -257,6 +263,15 @@ class IndexedRooms:
         #: Sockets whose connect replay is under way, with the pushes ``emit_each`` held for
         #: them meanwhile (``hold_pushes``).
         self.held: dict[str, list[tuple[str, eio_packet.Packet]]] = {}
+        #: What to run right after a socket's CONNECT packet is sent (``when_connected``).
+        self.on_connected: dict[str, Callable[[], None]] = {}
+
+    def when_connected(self, sid: str, then: Callable[[], None]) -> None:
+        """Run ``then`` once the connect handler of ``sid`` has returned and its CONNECT packet
+        is sent (``handle_connect``); not at all if the handshake is refused. Emits of the
+        handler itself go out before the CONNECT, which a client reading packets in order
+        would see before it is connected (the JS client buffers them)."""
+        self.on_connected[sid] = then
 
     def hold_pushes(self, sid: str) -> None:
         """Keep ``emit_each``'s pushes to ``sid`` until ``release_pushes``: a socket in its
@@ -347,6 +362,7 @@ class IndexedRooms:
             self.basic_leave_room(sid, namespace, room)
         self.callbacks.pop(sid, None)
         self.held.pop(sid, None)
+        self.on_connected.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             waiting = pending.get(namespace)
             if waiting is not None and sid in waiting:

@@ -96,35 +96,20 @@ def drop_pushes(sid: str) -> None:
 
 
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
-    """Tell one socket of this process its replay is over, once its handshake is answered,
-    then send the live pushes held for it meanwhile (``hold_pushes``).
-
-    Called from the connect handler, whose emits python-socketio queues before the CONNECT
-    packet (sent when the handler returns): the JS client buffers such events, but a client
-    reading packets in order would see an event before its CONNECT. So this one waits for the
-    CONNECT (it still follows the replayed notifications, queued earlier). Not published: no
-    other process holds the socket.
-    """
+    """Tell one socket of this process its replay is over, right after its handshake is
+    answered (the connect handler calls this; the CONNECT is sent when it returns), then send
+    the live pushes held for it meanwhile (``hold_pushes``). Not published: no other process
+    holds the socket."""
+    rooms = _rooms()
+    if rooms is None:
+        raise RuntimeError("the Socket.IO manager is not an IndexedRooms")
     data = dict(payload)
-    socketio.start_background_task(_emit_once_connected, sid, REPLAY_COMPLETE, data)
 
+    def complete() -> None:
+        socketio.emit(REPLAY_COMPLETE, data, to=sid, ignore_queue=True)
+        rooms.release_pushes(sid)
 
-#: How long an emit waits for its socket's handshake to be answered (10 ms steps).
-CONNECT_WAIT_STEPS = 500
-
-
-def _emit_once_connected(sid: str, event: str, data: dict[str, Any]) -> None:
-    manager = socketio.server.manager
-    for _ in range(CONNECT_WAIT_STEPS):
-        if manager.is_connected(sid, "/"):
-            socketio.emit(event, data, to=sid, ignore_queue=True)
-            if isinstance(manager, IndexedRooms):
-                manager.release_pushes(sid)
-            return
-        if not manager.is_pre_connected(sid, "/"):
-            break  # refused, or gone
-        socketio.sleep(0.01)
-    drop_pushes(sid)
+    rooms.when_connected(sid, complete)
 
 
 def announce_read(user_id: str, payload: dict[str, Any], skip_sid: str | None = None) -> None:

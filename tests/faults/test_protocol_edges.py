@@ -167,6 +167,28 @@ def test_a_chunked_long_polling_post_is_read_whole(
     assert [row["message"] for row in rows("notifications")] == ["sent chunked"]
 
 
+def test_replay_complete_comes_after_the_connect_packet_and_the_replay(
+    server: servers.Server, token: Callable[..., str]
+) -> None:
+    """A client reading packets in order sees its CONNECT before ``replay_complete``, and the
+    replayed notifications before it (the connect handler's own emits go out ahead of the
+    CONNECT, as python-socketio queues them; the JS client buffers those)."""
+    user = new_user("ordered")
+    sent = [post(server.url, user, f"missed {n}").json()["notification"]["id"] for n in range(2)]
+    session = Polling(server)
+    assert session.post("40" + json.dumps({"token": token(user)})).text == "OK"
+    received = session.until(lambda p: p.startswith('42["replay_complete"'))
+    kinds = [
+        "connect" if p.startswith("40{") else json.loads(p[2:])[0]
+        for p in received
+        if p.startswith(("40{", "42["))
+    ]
+    assert kinds[-1] == "replay_complete" and "connect" in kinds, kinds
+    assert kinds.index("connect") < kinds.index("replay_complete")
+    replayed = [json.loads(p[2:])[1]["id"] for p in received if p.startswith('42["new_n')]
+    assert replayed == sent
+
+
 def test_a_long_polling_post_of_many_packets_is_handled_whole(
     server: servers.Server, token: Callable[..., str], rows: Rows
 ) -> None:
