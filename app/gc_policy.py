@@ -215,12 +215,13 @@ class GcManager:
         action = self.policy.decide(sockets) if self.freeze else None
         if action is not None:
             collect_and_freeze(action)
-            log.info(
-                "gc: %s at %d sockets, %d objects frozen",
-                action,
-                self.policy.frozen_at,
-                gc.get_freeze_count(),
-            )
+            if log.isEnabledFor(logging.INFO):  # the count walks every frozen object
+                log.info(
+                    "gc: %s at %d sockets, %d objects frozen",
+                    action,
+                    self.policy.frozen_at,
+                    gc.get_freeze_count(),
+                )
         pauses = self.recorder.drain()
         if self.recorder.cpu and pauses:
             self.log_totals(pauses)

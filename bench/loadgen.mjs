@@ -221,7 +221,11 @@ async function scenarioConnect() {
   for (const n of levels) {
     await sleep(1000);
     const before = rssKb();
+    const cpuBefore = cpuSeconds();
+    const loadgenBefore = process.cpuUsage();
     const r = await connectMany(users(`c${n}`, n), { parallel: Number(opt.parallel || 200) });
+    const serverCpu = cpuSeconds() - cpuBefore;
+    const loadgenCpu = process.cpuUsage(loadgenBefore);
     await sleep(2000); // let the server settle (log writers, GC)
     const after = rssKb();
     const row = {
@@ -231,6 +235,11 @@ async function scenarioConnect() {
       failures: r.failures,
       seconds: round(r.seconds, 2),
       connectsPerSec: round(r.rate, 0),
+      // CPU per handshake over the burst: the server's, and this load generator's on the same cores
+      serverCpuMsPerConnect: r.sockets.length ? round((1000 * serverCpu) / r.sockets.length, 3) : null,
+      loadgenCpuMsPerConnect: r.sockets.length
+        ? round((loadgenCpu.user + loadgenCpu.system) / 1000 / r.sockets.length, 3)
+        : null,
       rssBeforeMB: round(before / 1024),
       rssAfterMB: round(after / 1024),
       kbPerSocket: r.sockets.length ? round((after - before) / r.sockets.length, 1) : null,

@@ -52,6 +52,9 @@ const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const head = `${process.argv[2]} ${d.scenario}`;
 if (d.perRound) console.log(head, "recipients/s", d.recipientsPerSec, "lost", d.lost,
   "server CPU ms per batch", d.perRound.map((r) => r.serverCpuMs).join(" "));
-for (const l of d.levels || []) console.log(head, "in flight", l.inFlight, "server CPU ms",
+for (const l of d.levels || []) if (l.clients) console.log(head, l.clients, "sockets: handshakes/s",
+  l.connectsPerSec, "server CPU ms per handshake", l.serverCpuMsPerConnect, "load generator",
+  l.loadgenCpuMsPerConnect, "failed", l.failed);
+  else console.log(head, "in flight", l.inFlight, "server CPU ms",
   l.serverCpuMsPerNotification, "per s", l.deliveredPerSec, "lost", l.lost);
 ' "$OUT/$LABEL-$SC.json" "$LABEL"
