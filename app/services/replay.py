@@ -100,7 +100,7 @@ def _read_batch(
     held: HeldConnection, reads: Sequence[tuple[str, int | None, int]]
 ) -> list[list[NotificationDict]]:
     with held.transaction() as connection:
-        return [storage.missed(connection, *read) for read in reads]
+        return storage.missed_many(connection, reads)
 
 
 def _record_batch(

@@ -12,6 +12,7 @@ connection to run on: a batch worker's own, or the request's session's.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import operator
@@ -349,6 +350,62 @@ def missed(
         values = {"user_id": user_id, "last_id": last_id, "limit": limit}
         result = connection.execute(MISSED_SINCE, values)
     return [notification_dict(row) for row in result.all()]
+
+
+#: ``missed_many``'s branch of one read, tagged with the read's slot, with its own ``ORDER BY``
+#: and ``LIMIT``: parenthesized on MariaDB/MySQL; SQLite takes those only in a derived table,
+#: which MariaDB materializes (a 50-read burst took 1.1-1.6 ms per read that way, 44-82 us
+#: parenthesized, against ~400 us one statement per read).
+_MISSED_SELECT = (
+    "SELECT {columns}, {slot} AS slot FROM notifications"
+    " WHERE recipient_id = :u{slot} AND {condition} ORDER BY id LIMIT :n{slot}"
+)
+_MISSED_BRANCHES = {True: "({select})", False: "SELECT * FROM ({select}) AS r{slot}"}
+_MISSED_CONDITIONS = {
+    False: f"status = '{Status.PENDING.value}'",
+    True: f"(id > :a{{slot}} OR status = '{Status.PENDING.value}')",
+}
+_MISSED_COLUMNS = ", ".join(column.name for column in TABLE.c)
+#: Statements of ``missed_many`` kept by shape (which reads have a ``lastId``).
+MISSED_MANY_SHAPES = 64
+
+
+@functools.lru_cache(maxsize=MISSED_MANY_SHAPES)
+def _missed_many_statement(parenthesized: bool, since: tuple[bool, ...]) -> sa.TextualSelect:
+    branches = []
+    for slot, has_last in enumerate(since):
+        condition = _MISSED_CONDITIONS[has_last].format(slot=slot)
+        select = _MISSED_SELECT.format(columns=_MISSED_COLUMNS, slot=slot, condition=condition)
+        branches.append(_MISSED_BRANCHES[parenthesized].format(select=select, slot=slot))
+    return sa.text(" UNION ALL ".join(branches)).columns(*TABLE.c, sa.column("slot", sa.Integer))
+
+
+def missed_many(
+    connection: sa.Connection, reads: Sequence[tuple[str, int | None, int]]
+) -> list[list[NotificationDict]]:
+    """``missed(connection, *read)`` for each of ``reads`` (user, lastId, limit), in one
+    statement: a burst of connects reads in one round trip and one execution, not one each."""
+    if len(reads) == 1:
+        return [missed(connection, *reads[0])]
+    values: dict[str, Any] = {}
+    for slot, (user_id, last_id, limit) in enumerate(reads):
+        values[f"u{slot}"] = user_id
+        values[f"n{slot}"] = limit
+        if last_id is not None:
+            values[f"a{slot}"] = last_id
+    statement = _missed_many_statement(
+        connection.dialect.name in ("mysql", "mariadb"),
+        tuple(read[1] is not None for read in reads),
+    )
+    found: list[list[NotificationDict]] = [[] for _ in reads]
+    for row in connection.execute(statement, values):
+        found[row.slot].append(notification_dict(row))
+    for rows in found:
+        rows.sort(key=_by_id)
+    return found
+
+
+_by_id = operator.itemgetter("id")
 
 
 def mark_read(

@@ -248,3 +248,43 @@ def test_missed_runs_its_two_statements_made_once(make_app: Callable[..., Any]) 
     assert [n["id"] for n in pending] == [ids[0], ids[3], ids[4]]
     assert [n["id"] for n in since] == [ids[0], ids[2], ids[3], ids[4]]
     assert [n["id"] for n in limited] == [ids[0], ids[3]]
+
+
+def test_missed_many_reads_a_burst_in_one_statement_as_missed_reads_each(
+    make_app: Callable[..., Any],
+) -> None:
+    """The reads of a burst of connects in one statement: for each read, exactly what
+    ``missed`` gives it alone (pending ones, or with a lastId every newer and every pending
+    one, oldest first, at most its limit), the same user read twice included."""
+    app = make_app()
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    recipients = ("ann", "bob", "ann", "cy", "bob", "ann", "bob", "ann")
+    send = NewSend(recipients, "m", "t", {"k": [1, "é"]}, batch=True)
+    executed: list[Any] = []
+    with app.app_context(), db.engine.begin() as connection:
+        stored = storage.insert(connection, storage.row_values(send, "s", now))
+        ids = [n["id"] for n in stored]
+        storage.record_delivered(connection, [ids[0], ids[1], ids[5]], now)
+        reads = [
+            ("ann", None, 10),
+            ("bob", ids[1], 10),
+            ("ann", ids[0], 2),
+            ("nobody", None, 10),
+            ("cy", 0, 10),
+            ("ann", None, 1),
+            ("bob", None, 10),
+        ]
+        alone = [storage.missed(connection, *read) for read in reads]
+        sa.event.listen(connection, "before_execute", lambda _c, s, *_: executed.append(s))
+        together = storage.missed_many(connection, reads)
+    assert len(executed) == 1
+    assert together == alone
+    assert [[n["id"] for n in found] for found in together] == [
+        [ids[2], ids[7]],
+        [ids[4], ids[6]],
+        [ids[2], ids[5]],
+        [],
+        [ids[3]],
+        [ids[2]],
+        [ids[4], ids[6]],
+    ]
