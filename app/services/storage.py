@@ -366,40 +366,56 @@ _MISSED_CONDITIONS = {
     True: f"(id > :a{{slot}} OR status = '{Status.PENDING.value}')",
 }
 _MISSED_COLUMNS = ", ".join(column.name for column in TABLE.c)
-#: Statements of ``missed_many`` kept by shape (which reads have a ``lastId``).
-MISSED_MANY_SHAPES = 64
+#: Statements of ``missed_many`` kept by shape: each count padded to a power of two, so a
+#: handful of shapes (not one per burst size) live here and in SQLAlchemy's compiled cache.
+MISSED_MANY_SHAPES = 32
 
 
 @functools.lru_cache(maxsize=MISSED_MANY_SHAPES)
-def _missed_many_statement(parenthesized: bool, since: tuple[bool, ...]) -> sa.TextualSelect:
+def _missed_many_statement(parenthesized: bool, pending: int, since: int) -> sa.TextualSelect:
+    """Branches ``0 .. pending - 1`` read pending rows, the ``since`` after them a lastId's."""
     branches = []
-    for slot, has_last in enumerate(since):
-        condition = _MISSED_CONDITIONS[has_last].format(slot=slot)
+    for slot in range(pending + since):
+        condition = _MISSED_CONDITIONS[slot >= pending].format(slot=slot)
         select = _MISSED_SELECT.format(columns=_MISSED_COLUMNS, slot=slot, condition=condition)
         branches.append(_MISSED_BRANCHES[parenthesized].format(select=select, slot=slot))
     return sa.text(" UNION ALL ".join(branches)).columns(*TABLE.c, sa.column("slot", sa.Integer))
+
+
+def _padded(count: int) -> int:
+    return 1 << (count - 1).bit_length() if count else 0
 
 
 def missed_many(
     connection: sa.Connection, reads: Sequence[tuple[str, int | None, int]]
 ) -> list[list[NotificationDict]]:
     """``missed(connection, *read)`` for each of ``reads`` (user, lastId, limit), in one
-    statement: a burst of connects reads in one round trip and one execution, not one each."""
+    statement: a burst of connects reads in one round trip and one execution, not one each.
+    The reads without a lastId come first, then those with one; each group is padded with
+    reads of nobody, at most 0 rows, to the statement's shape."""
     if len(reads) == 1:
         return [missed(connection, *reads[0])]
+    pending = [i for i, read in enumerate(reads) if read[1] is None]
+    since = [i for i, read in enumerate(reads) if read[1] is not None]
+    slots: list[int | None] = [
+        *pending,
+        *[None] * (_padded(len(pending)) - len(pending)),
+        *since,
+        *[None] * (_padded(len(since)) - len(since)),
+    ]
+    pending_slots = _padded(len(pending))
     values: dict[str, Any] = {}
-    for slot, (user_id, last_id, limit) in enumerate(reads):
+    for slot, index in enumerate(slots):
+        user_id, last_id, limit = ("", 0, 0) if index is None else reads[index]
         values[f"u{slot}"] = user_id
         values[f"n{slot}"] = limit
-        if last_id is not None:
+        if slot >= pending_slots:
             values[f"a{slot}"] = last_id
-    statement = _missed_many_statement(
-        connection.dialect.name in ("mysql", "mariadb"),
-        tuple(read[1] is not None for read in reads),
-    )
+    parenthesized = connection.dialect.name in ("mysql", "mariadb")
+    statement = _missed_many_statement(parenthesized, pending_slots, len(slots) - pending_slots)
     found: list[list[NotificationDict]] = [[] for _ in reads]
     for row in connection.execute(statement, values):
-        found[row.slot].append(notification_dict(row))
+        found[cast(int, slots[row.slot])].append(notification_dict(row))
     for rows in found:
         rows.sort(key=_by_id)
     return found

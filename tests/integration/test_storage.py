@@ -288,3 +288,20 @@ def test_missed_many_reads_a_burst_in_one_statement_as_missed_reads_each(
         [ids[2]],
         [ids[4], ids[6]],
     ]
+
+
+def test_missed_many_keeps_one_statement_for_bursts_of_near_sizes(
+    make_app: Callable[..., Any],
+) -> None:
+    """Each group of reads is padded to a power of two: bursts of 5, 6, 7 and 8 reads without
+    a lastId run one statement, not four (each would stay in SQLAlchemy's compiled cache)."""
+    app = make_app()
+    executed: list[Any] = []
+    with app.app_context(), db.engine.begin() as connection:
+        sa.event.listen(connection, "before_execute", lambda _c, s, *_: executed.append(s))
+        for size in (5, 6, 7, 8):
+            found = storage.missed_many(connection, [(f"u{i}", None, 10) for i in range(size)])
+            assert found == [[] for _ in range(size)]
+        storage.missed_many(connection, [(f"u{i}", None, 10) for i in range(9)])
+    assert len({id(statement) for statement in executed[:4]}) == 1
+    assert executed[4] is not executed[0]
