@@ -303,23 +303,46 @@ def id_ranges(ids: Sequence[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def ids_condition(ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """``id IN ids``, written as a few ``BETWEEN``s when the ids are a few runs: a batch's rows
-    have consecutive ids, and 1,000 bound ids were most of the UPDATE's cost in PyMySQL."""
-    ranges = id_ranges(ids)
-    if len(ranges) > MAX_ID_RANGES:
-        return TABLE.c.id.in_(sorted(set(ids)))
-    return sa.or_(*(TABLE.c.id.between(low, high) for low, high in ranges))
+def _record_delivered_statement(condition: sa.ColumnElement[bool]) -> sa.Update:
+    """Pending rows matching ``condition`` made delivered. The ids go as a few ``BETWEEN``s
+    when they are a few runs: a batch's rows have consecutive ids, and 1,000 bound ids were
+    most of the UPDATE's cost in PyMySQL."""
+    return (
+        sa.update(TABLE)
+        .where(condition, TABLE.c.status == Status.PENDING.value)
+        .values(status=Status.DELIVERED.value, delivered_at=sa.bindparam("delivered_now"))
+    )
+
+
+#: ``record_delivered``'s statements for 1 to MAX_ID_RANGES runs of ids, made once (built and
+#: keyed for SQLAlchemy's cache on every call they were most of its CPU, bench/PROFILE.md).
+RECORD_DELIVERED_RANGES = [
+    _record_delivered_statement(
+        sa.or_(
+            *(
+                TABLE.c.id.between(sa.bindparam(f"low{k}"), sa.bindparam(f"high{k}"))
+                for k in range(count)
+            )
+        )
+    )
+    for count in range(1, MAX_ID_RANGES + 1)
+]
 
 
 def record_delivered(connection: sa.Connection, ids: Sequence[int], now: datetime) -> None:
     """Mark pending rows delivered; a row read meanwhile stays read."""
-    if ids:
-        connection.execute(
-            sa.update(TABLE)
-            .where(ids_condition(ids), TABLE.c.status == Status.PENDING.value)
-            .values(status=Status.DELIVERED.value, delivered_at=now)
-        )
+    if not ids:
+        return
+    ranges = id_ranges(ids)
+    if len(ranges) > MAX_ID_RANGES:
+        statement = _record_delivered_statement(TABLE.c.id.in_(sorted(set(ids))))
+        connection.execute(statement, {"delivered_now": now})
+        return
+    values: dict[str, Any] = {"delivered_now": now}
+    for k, (low, high) in enumerate(ranges):
+        values[f"low{k}"] = low
+        values[f"high{k}"] = high
+    connection.execute(RECORD_DELIVERED_RANGES[len(ranges) - 1], values)
 
 
 def _missed_query(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:

@@ -65,25 +65,40 @@ def test_record_delivered_marks_exactly_the_pending_rows_given(
     make_app: Callable[..., Any], picked: list[int]
 ) -> None:
     """Whether the ids go as ranges or as a list: the rows given that are pending become
-    delivered, a read one among them stays read, and the rows between them are untouched."""
+    delivered at ``now``, a read one among them stays read, and the rows between them are
+    untouched. A few runs take a statement made once (``RECORD_DELIVERED_RANGES``)."""
     app = make_app()
     now = datetime(2026, 1, 2, 3, 4, 5)
+    later = datetime(2026, 1, 2, 3, 4, 6)
     send = NewSend(tuple(f"u{n}" for n in range(10)), "m", "t", None, batch=True)
+    executed: list[Any] = []
     with app.app_context(), db.engine.begin() as connection:
         ids = [n["id"] for n in storage.insert(connection, storage.row_values(send, None, now))]
         read = ids[picked[-1]]
         connection.execute(
             storage.TABLE.update().where(storage.TABLE.c.id == read).values(status="read")
         )
-        storage.record_delivered(connection, [ids[i] for i in picked], now)
-        status = dict(
-            connection.execute(sa.select(storage.TABLE.c.id, storage.TABLE.c.status)).all()
-        )
+        sa.event.listen(connection, "before_execute", lambda _c, s, *_: executed.append(s))
+        storage.record_delivered(connection, [ids[i] for i in picked], later)
+        table = storage.TABLE
+        status = {
+            row.id: (row.status, row.delivered_at)
+            for row in connection.execute(
+                sa.select(table.c.id, table.c.status, table.c.delivered_at)
+            )
+        }
     expected = {
-        ids[i]: "read" if ids[i] == read else "delivered" if i in picked else "pending"
+        ids[i]: ("read", None)
+        if ids[i] == read
+        else ("delivered", later)
+        if i in picked
+        else ("pending", None)
         for i in range(10)
     }
     assert status == expected
+    runs = len(storage.id_ranges([ids[i] for i in picked]))
+    prebuilt = runs <= storage.MAX_ID_RANGES
+    assert (executed[0] is storage.RECORD_DELIVERED_RANGES[runs - 1]) if prebuilt else executed
 
 
 def test_id_ranges() -> None:
