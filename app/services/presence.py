@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import redis
 from flask import Flask
@@ -41,9 +42,10 @@ from app.services.batching import Batcher, HeldConnection
 log = logging.getLogger(__name__)
 #: Presence writes (adds and removals) sent in one pipeline, and users refreshed by one pipeline
 #: of the heartbeat: building and parsing a pipeline is CPU the event loop waits for (about
-#: 25 us per user), so 1,000 users in one pipeline blocked it 24-27 ms; 100 keep it under 5 ms.
+#: 25 us per user then, 26-44 on the slower machine of 2026-12-07), so 1,000 users in one
+#: pipeline blocked it 24-27 ms; 50 keep it under 5 ms (``bench/micro_heartbeat.py``).
 MAX_WRITES = 200
-HEARTBEAT_USERS = 100
+HEARTBEAT_USERS = 50
 #: Users located by one call of ``LOCATE_SCRIPT`` (its keys are named in the call, as Redis asks).
 LOCATE_USERS = 1000
 #: ``locate`` on one Redis: for each key, the distinct process ids of its unexpired members (what
@@ -64,6 +66,26 @@ for i, key in ipairs(KEYS) do
   found[i] = processes
 end
 return cjson.encode(found)
+"""
+
+
+#: ``heartbeat`` on one Redis, for some users in one call: for each key, its members (``ARGV``
+#: from 4: a count, then that many members) at the new expiry, the expired ones dropped, the
+#: key's expiry pushed forward. One reply for all, the arguments packed by hiredis: a pipeline
+#: of three commands per user cost 26-44 us of CPU per user to pack and parse.
+HEARTBEAT_SCRIPT = """
+local expires, now, ttl = ARGV[1], ARGV[2], ARGV[3]
+local at = 4
+for _, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[at])
+  for i = at + 1, at + count do
+    redis.call('ZADD', key, expires, ARGV[i])
+  end
+  at = at + count + 1
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
 """
 
 
@@ -142,8 +164,13 @@ class RedisPresence(Presence):
         self.process_id = process_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         #: One script call per ``LOCATE_USERS`` users on one Redis; a Redis Cluster keeps the
         #: pipeline (a script's keys must share a slot).
+        single = isinstance(client, redis.Redis)
         self._locate_script: Script | None = (
-            client.register_script(LOCATE_SCRIPT) if isinstance(client, redis.Redis) else None
+            client.register_script(LOCATE_SCRIPT) if single else None
+        )
+        #: The same for the heartbeat: one script call per ``HEARTBEAT_USERS`` users.
+        self._heartbeat_script: Script | None = (
+            client.register_script(HEARTBEAT_SCRIPT) if single else None
         )
 
     def _key(self, user_id: str) -> str:
@@ -251,15 +278,24 @@ class RedisPresence(Presence):
             log.warning("presence: heartbeat failed, Redis unavailable")
 
     def _refresh(self, snapshot: dict[str, list[str]]) -> None:
-        """One heartbeat pipeline for some users' sockets, then their ghosts taken out."""
+        """One heartbeat call (a script on one Redis, a pipeline on a cluster) for some users'
+        sockets, then their ghosts taken out."""
         now = time.time()
-        pipe = self.client.pipeline(transaction=False)
-        for user, sids in snapshot.items():
-            key = self._key(user)
-            pipe.zadd(key, {self._member(sid): now + self.ttl for sid in sids})
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.expire(key, self.ttl * 2)
-        pipe.execute()
+        script = self._heartbeat_script
+        if script is not None:
+            args: list[Any] = [repr(now + self.ttl), repr(now), self.ttl * 2]
+            for sids in snapshot.values():
+                args.append(len(sids))
+                args.extend(self._member(sid) for sid in sids)
+            script(keys=[self._key(user) for user in snapshot], args=args)
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for user, sids in snapshot.items():
+                key = self._key(user)
+                pipe.zadd(key, {self._member(sid): now + self.ttl for sid in sids})
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.expire(key, self.ttl * 2)
+            pipe.execute()
         # A socket that left while the pipeline was on its way may have had its ZREM land
         # before our ZADD, which put it back: a ghost counted online for a whole TTL, whose
         # notifications would be recorded delivered and pushed to nobody. Take those out.
