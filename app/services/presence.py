@@ -88,6 +88,24 @@ end
 return #KEYS
 """
 
+#: ``_write_batch`` on one Redis, in one call: ``ARGV[2 + i]`` is ``+member`` (added to
+#: ``KEYS[i]`` at the expiry ``ARGV[1]``, the key's expiry pushed to ``ARGV[2]`` seconds) or
+#: ``-member`` (removed), in the order the connects and disconnects came.
+WRITES_SCRIPT = """
+local expires, ttl = ARGV[1], ARGV[2]
+for i, key in ipairs(KEYS) do
+  local write = ARGV[i + 2]
+  local member = string.sub(write, 2)
+  if string.sub(write, 1, 1) == '+' then
+    redis.call('ZADD', key, expires, member)
+    redis.call('EXPIRE', key, ttl)
+  else
+    redis.call('ZREM', key, member)
+  end
+end
+return #KEYS
+"""
+
 
 class Presence:
     """In-process presence: the whole truth for one process, and the fallback for Redis."""
@@ -168,9 +186,13 @@ class RedisPresence(Presence):
         self._locate_script: Script | None = (
             client.register_script(LOCATE_SCRIPT) if single else None
         )
-        #: The same for the heartbeat: one script call per ``HEARTBEAT_USERS`` users.
+        #: The same for the heartbeat (one call per ``HEARTBEAT_USERS`` users) and for the
+        #: adds and removals of the moment.
         self._heartbeat_script: Script | None = (
             client.register_script(HEARTBEAT_SCRIPT) if single else None
+        )
+        self._writes_script: Script | None = (
+            client.register_script(WRITES_SCRIPT) if single else None
         )
 
     def _key(self, user_id: str) -> str:
@@ -189,18 +211,27 @@ class RedisPresence(Presence):
     def _write_batch(
         self, _held: HeldConnection, writes: Sequence[tuple[bool, str, str]]
     ) -> list[None]:
-        """One pipeline for the adds and removals of the moment, in their order."""
+        """One call (a script on one Redis, a pipeline on a cluster) for the adds and removals
+        of the moment, in their order."""
         expires = time.time() + self.ttl
-        pipe = self.client.pipeline(transaction=False)
-        for adding, user_id, sid in writes:
-            key = self._key(user_id)
-            if adding:
-                pipe.zadd(key, {self._member(sid): expires})
-                pipe.expire(key, self.ttl * 2)
-            else:
-                pipe.zrem(key, self._member(sid))
         try:
-            pipe.execute()
+            script = self._writes_script
+            if script is not None:
+                args: list[Any] = [repr(expires), self.ttl * 2]
+                args.extend(
+                    f"{'+' if adding else '-'}{self._member(sid)}" for adding, _, sid in writes
+                )
+                script(keys=[self._key(user_id) for _, user_id, _ in writes], args=args)
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for adding, user_id, sid in writes:
+                    key = self._key(user_id)
+                    if adding:
+                        pipe.zadd(key, {self._member(sid): expires})
+                        pipe.expire(key, self.ttl * 2)
+                    else:
+                        pipe.zrem(key, self._member(sid))
+                pipe.execute()
         except redis.RedisError:
             added = sum(adding for adding, _, _ in writes)
             log.warning(
