@@ -42,7 +42,7 @@ test: prepare $(STAMP) $(NPM_STAMPS)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	REQUIRE_NODE=1 TEST_BACKEND=mariadb $(BIN)/pytest --durations=15
-	REQUIRE_NODE=1 TEST_BACKEND=embedded $(BIN)/pytest -m "not mariadb"
+	REQUIRE_NODE=1 TEST_BACKEND=embedded BACKEND_FREE_TESTS=skip $(BIN)/pytest -m "not mariadb"
 
 ## Ours vs the Node peer on MariaDB + Redis (a few minutes); writes bench/RESULTS.md.
 bench: $(STAMP)
