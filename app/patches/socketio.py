@@ -86,8 +86,26 @@ fence(
 fence(
     "socketio.server.Server._handle_connect",
     "1b0ba130a57d9320f3d83c3c445796cdeffc62e6f35867b9912d45ce5162741e",
-    "wrapped: an unknown namespace is refused as the reference server does, and ends the session",
+    "wrapped: an unknown namespace is refused as the reference server does, and ends the "
+    "session; when_connected relies on the CONNECT being sent before it returns, and on a "
+    "refusal calling manager.disconnect",
 )
+for _target, _sha in (
+    (
+        "socketio.manager.Manager.disconnect",
+        "013b92ff9356d7847f6ded972b94a7d333cdca388a4f0552282bde11a695d7c4",
+    ),
+    (
+        "socketio.pubsub_manager.PubSubManager.disconnect",
+        "4d00efbd9ad80c5aed8f84a287e7b2effa2658992272174579383296056fa225",
+    ),
+):
+    fence(
+        _target,
+        _sha,
+        "relied on: a refused handshake's disconnect (ignore_queue) reaches basic_disconnect, "
+        "which drops the socket's held pushes and its when_connected callback",
+    )
 fence(
     "socketio.server.Server._handle_eio_connect",
     "4be135c046ed6bcc107774cc81dabb73493a1ad9ec0762783e3758613ee2984f",
@@ -291,10 +309,6 @@ class IndexedRooms:
             send(eio_sid, pkt)
         del self.held[sid]
 
-    def drop_pushes(self, sid: str) -> None:
-        """Stop holding for a socket refused or gone, dropping what was held."""
-        self.held.pop(sid, None)
-
     def _client_rooms(self) -> dict[tuple[str, str], set[Any]]:
         index: dict[tuple[str, str], set[Any]] | None = self.__dict__.get("_rooms_by_client")
         if index is None:
@@ -361,7 +375,7 @@ class IndexedRooms:
         for room in list(self._client_rooms().get((namespace, sid), ())):
             self.basic_leave_room(sid, namespace, room)
         self.callbacks.pop(sid, None)
-        self.held.pop(sid, None)
+        self.held.pop(sid, None)  # a socket refused or gone: nothing to hold or release for it
         self.on_connected.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             waiting = pending.get(namespace)

@@ -74,25 +74,20 @@ def push_to_socket(sid: str, notifications: Sequence[NotificationDict]) -> None:
         socketio.emit(NEW_NOTIFICATION, notification, to=sid, ignore_queue=True)
 
 
-def _rooms() -> IndexedRooms | None:
-    manager = socketio.server.manager if socketio.server else None
-    return manager if isinstance(manager, IndexedRooms) else None
+def _rooms() -> IndexedRooms:
+    """This process's manager (``app.message_queue`` makes every one an ``IndexedRooms``)."""
+    manager = socketio.server.manager
+    if not isinstance(manager, IndexedRooms):
+        raise RuntimeError("the Socket.IO manager is not an IndexedRooms")
+    return manager
 
 
 def hold_pushes(sid: str) -> None:
     """Hold live pushes to a connecting socket of this process until its replay is complete
     (``complete_replay`` sends them after ``replay_complete``), so that it sees the replay's
-    ids, oldest first, before any newer live one."""
-    rooms = _rooms()
-    if rooms is not None:
-        rooms.hold_pushes(sid)
-
-
-def drop_pushes(sid: str) -> None:
-    """Stop holding for a socket refused or gone."""
-    rooms = _rooms()
-    if rooms is not None:
-        rooms.drop_pushes(sid)
+    ids, oldest first, before any newer live one. A refused socket's hold goes with it
+    (``IndexedRooms.basic_disconnect``)."""
+    _rooms().hold_pushes(sid)
 
 
 def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
@@ -101,8 +96,6 @@ def complete_replay(sid: str, payload: Mapping[str, Any]) -> None:
     the live pushes held for it meanwhile (``hold_pushes``). Not published: no other process
     holds the socket."""
     rooms = _rooms()
-    if rooms is None:
-        raise RuntimeError("the Socket.IO manager is not an IndexedRooms")
     data = dict(payload)
 
     def complete() -> None:

@@ -19,7 +19,7 @@ from app.payloads.rules import MAX_ID, whole_number
 from app.security.tokens import Claims, TokenRefused, verify
 from app.services import replay
 from app.services.connection_logs import connection_logs
-from app.services.delivery import drop_pushes, hold_pushes, user_room
+from app.services.delivery import hold_pushes, user_room
 from app.services.presence import presence
 from app.services.rate_limits import handshake_retry_after
 from app.sockets import lifecycle, sessions
@@ -114,7 +114,6 @@ def on_connect(auth: object = None) -> None:
 def undo_session(sid: str) -> str | None:
     """Forget a socket being refused: no user bound to it, not online; returns its user."""
     live_sessions().untrack(sid)
-    drop_pushes(sid)
     user = sessions.release(sid)
     if user is not None:
         presence().remove(user, sid)
