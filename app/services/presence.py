@@ -40,10 +40,11 @@ from app.registry import services
 from app.services.batching import Batcher, HeldConnection
 
 log = logging.getLogger(__name__)
-#: Presence writes (adds and removals) sent in one pipeline, and users refreshed by one pipeline
-#: of the heartbeat: building and parsing a pipeline is CPU the event loop waits for (about
-#: 25 us per user then, 26-44 on the slower machine of 2026-12-07), so 1,000 users in one
-#: pipeline blocked it 24-27 ms; 50 keep it under 5 ms (``bench/micro_heartbeat.py``).
+#: Presence writes (adds and removals) sent in one call, and users refreshed by one call of the
+#: heartbeat: building the call and parsing its answer is CPU the event loop waits for. As a
+#: pipeline that was 25-44 us per user (1,000 users in one blocked it 24-27 ms), as a script
+#: ~7 us; 50 users per heartbeat call keep even a cluster's pipeline under 5 ms
+#: (``bench/micro_heartbeat.py``).
 MAX_WRITES = 200
 HEARTBEAT_USERS = 50
 #: Users located by one call of ``LOCATE_SCRIPT`` (its keys are named in the call, as Redis asks).
