@@ -9,7 +9,8 @@ time it was sent) and our server's log (one ``gc_pause`` line per collection of 
 from ``bench/run.sh``, or ``<label>-latency.json`` and ``<label>-server.log`` from
 ``bench/one_scenario.sh``. Prints, per latency level: the pauses in that window by generation and
 length, how many outliers were in flight during a pause, and the ``loop_block`` lines (a greenlet
-that held the loop ``LOOP_BLOCK_LOG_MS`` or more, when the server logs them) by where they were.
+that held the loop ``LOOP_BLOCK_LOG_MS`` or more, when the server logs them) by where they were,
+and the load generator's own GC pauses and loop delay (its receipts are late by them too).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def main() -> None:
             sent, got = sent_ms / 1000, (sent_ms + latency_ms) / 1000
             if any(s <= got and e >= sent for s, e, _gen in window):
                 overlapped += 1
+        own = [(t / 1000, (t + ms) / 1000) for t, ms, _kind in level.get("loadgenGcPauses", [])]
+        own_overlapped = sum(
+            any(s <= (sent + ms) / 1000 and e >= sent / 1000 for s, e in own)
+            for sent, ms in level["outliers"]
+        )
         longest = max((1000 * (e - s) for s, e, gen in window if gen == 2), default=0.0)
         paused = sum(1000 * (e - s) for s, e, _gen in window)
         print(
@@ -67,6 +73,15 @@ def main() -> None:
             f"pauses >= 5 ms: {dict(sorted(histogram.items()))} ({paused:.0f} ms in all); "
             f"longest gen-2 {longest:.1f} ms"
         )
+        if "loadgenGcPauses" in level:
+            delay = level["loadgenLoopDelayMs"]
+            kinds = Counter(kind for _t, _ms, kind in level["loadgenGcPauses"])
+            print(
+                f"    load generator: GC pauses >= 5 ms {dict(kinds)}, longest "
+                f"{max((ms for _t, ms, _k in level['loadgenGcPauses']), default=0.0):.1f} ms, "
+                f"{own_overlapped} outliers in flight during one; its loop delay "
+                f"p99 {delay['p99']} ms, max {delay['max']} ms"
+            )
         summed: dict[str, list[float]] = {}
         for at, per_gen in totals:
             if begin <= at <= end - 5:

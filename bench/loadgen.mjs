@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 
 // ---- arguments -------------------------------------------------------------------------------
@@ -70,6 +70,20 @@ const latencies = []; // ms, first receipt of each seq
 const sentEpoch = new Map(); // seq -> Date.now() when sent (to align outliers with server logs)
 const outliers = []; // [sent epoch ms, latency ms] of first receipts over OUTLIER_MS
 const OUTLIER_MS = 30;
+// The load generator's own stalls delay the receipts it times: its garbage-collection pauses of
+// 5 ms or more ([start epoch ms, ms, kind]) and its event loop's delay, per latency level.
+const ownGcPauses = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.duration >= 5 && ownGcPauses.length < 2000) {
+      const kind = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" }[entry.detail?.kind];
+      const at = round(performance.timeOrigin + entry.startTime, 0);
+      ownGcPauses.push([at, round(entry.duration, 1), kind || "other"]);
+    }
+  }
+}).observe({ entryTypes: ["gc"] });
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 let received = 0;
 let receiveWindowEnd = Infinity;
 let receivedInWindow = 0;
@@ -207,6 +221,8 @@ function resetCounters() {
   receipts.clear();
   latencies.length = 0;
   outliers.length = 0;
+  ownGcPauses.length = 0;
+  loopDelay.reset();
   sentEpoch.clear();
   received = 0;
   receivedInWindow = 0;
@@ -305,6 +321,8 @@ async function scenarioLatency() {
         startedEpochMs: startEpoch,
         endedEpochMs: Date.now(),
         outliers: [...outliers],
+        loadgenGcPauses: [...ownGcPauses],
+        loadgenLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
       };
       log(JSON.stringify(row));
       out.push(row);
