@@ -12,10 +12,12 @@ from sqlalchemy.dialects import mysql
 
 from app.extensions import db
 
+#: The dialect names of MySQL and MariaDB, which share their column types and statements here.
+MYSQL_DIALECTS = ("mysql", "mariadb")
 #: Integer primary keys: BIGINT on MySQL, INTEGER on SQLite (its only auto-increment type).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 #: Millisecond timestamps on MySQL (plain DATETIME drops the fraction).
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MYSQL_DIALECTS)
 #: Binary collation: ids and keys compare byte for byte, as they do on SQLite.
 MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
@@ -131,7 +133,7 @@ class ConnectionLog(db.Model):  # type: ignore[name-defined,misc]
 
 
 #: Large binary values: LONGBLOB on MySQL (its BLOB stops at 64 KiB).
-LargeBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+LargeBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *MYSQL_DIALECTS)
 
 
 class IdempotencyKey(db.Model):  # type: ignore[name-defined,misc]

@@ -28,6 +28,7 @@ from flask import Flask
 
 from app.errors import DATABASE_UNAVAILABLE, ServiceUnavailable
 from app.extensions import db
+from app.models import MYSQL_DIALECTS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ class Job(Generic[T, R]):
 #: MySQL/MariaDB errors after which InnoDB rolled the transaction back and it may be run again:
 #: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
 LOCK_CONFLICTS = frozenset({1213, 1205})
-MYSQL_DIALECTS = frozenset({"mysql", "mariadb"})
 
 
 class LockConflict(ServiceUnavailable):

@@ -328,7 +328,7 @@ class RedisPresence(Presence):
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.expire(key, self.ttl * 2)
             pipe.execute()
-        # A socket that left while the pipeline was on its way may have had its ZREM land
+        # A socket that left while the call was on its way may have had its ZREM land
         # before our ZADD, which put it back: a ghost counted online for a whole TTL, whose
         # notifications would be recorded delivered and pushed to nobody. Take those out.
         with self._lock:

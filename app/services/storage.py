@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from app.models import Notification, NotificationDict, Status, notification_dict
+from app.models import MYSQL_DIALECTS, Notification, NotificationDict, Status, notification_dict
 from app.services.validation import NewSend
 
 TABLE: sa.Table = Notification.__table__
@@ -146,7 +146,7 @@ def _literal_rows(connection: sa.Connection) -> bool:
     """Whether rows with the same columns (``row_values``'s) go in INSERT text of our own: on
     MariaDB (RETURNING) through PyMySQL. Other dialects keep SQLAlchemy's."""
     dialect = connection.dialect
-    if dialect.name not in ("mysql", "mariadb") or dialect.driver != "pymysql":
+    if dialect.name not in MYSQL_DIALECTS or dialect.driver != "pymysql":
         return False
     return bool(dialect.insert_returning)
 
@@ -434,7 +434,7 @@ def missed_many(
         values[f"n{slot}"] = limit
         if slot >= pending_slots:
             values[f"a{slot}"] = last_id
-    parenthesized = connection.dialect.name in ("mysql", "mariadb")
+    parenthesized = connection.dialect.name in MYSQL_DIALECTS
     statement = _missed_many_statement(parenthesized, pending_slots, len(slots) - pending_slots)
     found: list[list[NotificationDict]] = [[] for _ in reads]
     for row in connection.execute(statement, values):
@@ -491,7 +491,7 @@ def page_query(
     if after is not None:
         # MariaDB would walk the primary key in id order from ``after`` (ORDER BY ... LIMIT),
         # through every other user's rows; the recipient's own range is what is wanted.
-        for dialect in ("mysql", "mariadb"):
+        for dialect in MYSQL_DIALECTS:
             query = query.with_hint(Notification, CATCH_UP_INDEX_HINT, dialect_name=dialect)
         return query.where(Notification.id > after).order_by(Notification.id).limit(limit + 1)
     return query.order_by(Notification.id.desc()).limit(limit + 1)
